@@ -1,0 +1,70 @@
+"""Benchmark: time to Recall@20 >= target, the fast recipe vs the paper recipe, in one invocation.
+
+See :mod:`qlib.speed` for what is run and how the paper recipe's time is extrapolated when it does not
+reach the target within its budget. Prints a small table and writes results/bench/train_speed_<ds>_<dev>.json.
+
+    python bench/train_speed.py                      # gowalla, target 0.175 (issue 3's benchmark)
+    python bench/train_speed.py --smoke              # seconds, embedded dataset (tests)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def _atomic_json(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=1, sort_keys=True, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="gowalla")
+    p.add_argument("--target", type=float, default=0.175, help="test Recall@20 to reach")
+    p.add_argument("--fast-budget", type=float, default=900.0, help="wall-time budget of the fast recipe (s)")
+    p.add_argument("--paper-budget", type=float, default=1200.0, help="wall-time budget of the paper recipe (s)")
+    p.add_argument("--fast-eval-every", type=int, default=5)
+    p.add_argument("--paper-eval-every", type=int, default=1)
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--smoke", action="store_true", help="embedded dataset, seconds (used by the tests)")
+    p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
+    if args.smoke:
+        args.dataset, args.target, args.fast_budget, args.paper_budget = "gowalla-mini", 0.05, 20.0, 20.0
+
+    from qlib.experiment import device_name
+    from qlib.speed import compare_recipes
+
+    result = compare_recipes(args.dataset, args.target, args.fast_budget, args.paper_budget,
+                             args.fast_eval_every, args.paper_eval_every, args.seed)
+    result["smoke"] = args.smoke
+    fast, paper, speed = result["recipes"]["fast"], result["recipes"]["paper"], result["speedup"]
+    tag = "smoke" if args.smoke else args.dataset
+    path = args.out / f"train_speed_{tag}_{'cuda' if 'cuda' in device_name() else 'cpu'}.json"
+    _atomic_json(result, path)
+
+    print(f"{'recipe':8} {'epochs':>6} {'s/epoch':>8} {'to target (s)':>14} {'best R@20':>9} {'peak MiB':>9}")
+    for r in (fast, paper):
+        ttt = r["time_to_target_s"] if r["time_to_target_s"] is not None else r.get("estimated_time_to_target_s")
+        mark = "" if r["time_to_target_s"] is not None else " (est.)"
+        print(f"{r['recipe']:8} {r['epochs']:>6} {r['per_epoch_train_s']:>8.1f} "
+              f"{(f'{ttt:.0f}' + mark) if ttt else 'n/a':>14} {r['best_recall@20']:>9.4f} {r['peak_rss_mib']:>9.0f}")
+    print("speed-up:", json.dumps({k: round(v, 1) for k, v in speed.items()}), "->", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

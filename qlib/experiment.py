@@ -1,0 +1,122 @@
+"""Run one experiment end to end and record it: data -> model -> fit -> test metrics -> JSON record.
+
+Notebooks call :func:`run_experiment`; they never hold training loops. A full-profile run whose record
+already exists is loaded instead of retrained (pass ``force=True`` to retrain); an interrupted run
+resumes from its checkpoint under ``runs/``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import record as rec
+from .data import load_dataset
+from .graph import build_norm_adj
+from .metrics import evaluate
+from .models.base import RecModel
+from .recipes import get_profile
+from .train import TrainConfig, evaluation_split, fit, seed_everything
+
+__all__ = ["Experiment", "run_experiment", "RUNS_ROOT", "device_name"]
+
+log = logging.getLogger(__name__)
+RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
+
+ModelFactory = Callable[[Any, torch.Tensor], RecModel]
+
+
+def device_name() -> str:
+    """Human-readable description of where torch runs."""
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class Experiment:
+    """What to run and how to label it against a paper's table."""
+
+    paper: str
+    table: str
+    method: str
+    dataset: str
+    model_factory: ModelFactory
+    model_config: Any
+    train: TrainConfig
+    protocol: str = "paper"
+    variant: str = ""
+    eval_ks: tuple[int, ...] = (20,)
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def label(self) -> dict[str, Any]:
+        return {"paper": self.paper, "table": self.table, "dataset": self.dataset, "method": self.method,
+                "variant": self.variant, "protocol": self.protocol}
+
+
+def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, force: bool = False,
+                   results_root: Path | None = None, data_dir=None) -> dict:
+    """Run (or load, for an existing full-profile record) ``exp`` at ``profile``; return the record."""
+    prof = get_profile(profile)
+    dataset = prof.dataset(exp.dataset)
+    label = {**exp.label(), "dataset": dataset, "seed": seed}
+    path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
+    if profile == "full" and path.exists() and not force:
+        log.info("loading recorded run %s", path)
+        return rec.load_record(path)
+
+    selection_on_test = exp.protocol == "paper"
+    train_cfg = prof.apply(replace(exp.train, seed=seed, eval_ks=tuple(sorted(set(exp.eval_ks))),
+                                   select_split="test" if selection_on_test else "valid"))
+    if profile == "full":  # long runs resume from their last evaluation; short profiles always start afresh
+        train_cfg = replace(train_cfg, checkpoint_dir=str(RUNS_ROOT / profile / rec.record_key(label)))
+
+    t0 = time.perf_counter()
+    data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
+    adj = build_norm_adj(data.train)
+    seed_everything(seed)
+    model = exp.model_factory(data, adj)
+    result = fit(model, data, train_cfg)
+    if selection_on_test:
+        test_metrics = result.select_metrics
+    else:
+        target, exclude = evaluation_split(data, "test")
+        test_metrics = evaluate(model.scorer(), target, exclude, train_cfg.eval_ks, train_cfg.eval_batch_size)
+    wall = time.perf_counter() - t0
+
+    record = {
+        **label,
+        "metrics": {**test_metrics, "storage_bits": float(model.storage_bits())},
+        "valid_metrics": None if selection_on_test else result.select_metrics,
+        "selection": (f"best {train_cfg.select_metric} on the test split over evaluations every "
+                      f"{train_cfg.eval_every} epochs (the paper's protocol)") if selection_on_test else
+                     (f"best {train_cfg.select_metric} on the validation split ({exp.protocol} protocol); "
+                      "test evaluated once at that epoch"),
+        "config": {"model_class": type(model).__name__, "model": _plain(exp.model_config),
+                   "train": _plain(train_cfg), "dataset": dataset, "paper_dataset": exp.dataset,
+                   "protocol": exp.protocol, **exp.extra},
+        "epochs": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+        "wall_time_s": wall,
+        "train_time_s": result.train_time_s,
+        "eval_time_s": result.eval_time_s,
+        "history": result.history,
+        "dataset_stats": data.stats(),
+        "notes": exp.notes,
+        "provenance": rec.provenance(device=device_name()),
+    }
+    written = rec.write_record(record, profile, results_root)
+    record["_path"] = str(written)
+    return record
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclass -> dict with JSON-friendly values (tuples become lists)."""
+    d = asdict(obj) if hasattr(obj, "__dataclass_fields__") else dict(obj)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -1,0 +1,5 @@
+"""Models sharing the protocol of :class:`qlib.models.base.RecModel`; one file per method."""
+from .base import RecModel
+from .lightgcn import LightGCN, LightGCNConfig
+
+__all__ = ["RecModel", "LightGCN", "LightGCNConfig"]

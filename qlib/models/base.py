@@ -1,0 +1,56 @@
+"""The protocol every model shares (see the book's protocol page).
+
+- ``forward()`` returns (user, item) representations over the whole graph;
+- ``loss(users, pos, neg)`` returns named loss parts (``bpr``, ``reg``, ...) whose sum is minimised;
+- ``scorer()`` computes the representations once and returns ``users -> scores over all items``;
+- ``storage_bits()`` says what the stored representation used for ranking costs;
+- ``on_epoch_start(epoch, n_epochs)`` lets schedules (annealing, temperatures) react.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["RecModel", "bpr_loss", "l2_reg"]
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """mean softplus(s_neg - s_pos) = -mean log sigmoid(s_pos - s_neg)."""
+    return torch.nn.functional.softplus(neg_scores - pos_scores).mean()
+
+
+def l2_reg(*ego: torch.Tensor) -> torch.Tensor:
+    """LightGCN's regulariser 0.5 * sum ||e||^2 / batch over the ego (layer-0) rows of the batch."""
+    return 0.5 * sum(e.pow(2).sum() for e in ego) / ego[0].shape[0]
+
+
+class RecModel(nn.Module):
+    n_users: int
+    n_items: int
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        """Hook for schedules; the default does nothing."""
+
+    @torch.no_grad()
+    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Compute representations once; return a function user ids -> [b, n_items] scores."""
+        was_training = self.training
+        self.eval()
+        users, items = self.forward()
+        self.train(was_training)
+        items_t = items.t().contiguous()
+        return lambda u: users[u.to(users.device)] @ items_t
+
+    def storage_bits(self) -> int:
+        """Bits of the representation stored for ranking (default: fp32 of what ``forward`` returns)."""
+        with torch.no_grad():
+            users, items = self.forward()
+        return 32 * (users.numel() + items.numel())

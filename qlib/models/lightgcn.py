@@ -1,0 +1,50 @@
+"""LightGCN (He et al., SIGIR 2020): ego embeddings propagated over the normalised graph, layers averaged."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..propagation import combine_layers, propagate
+from .base import RecModel, bpr_loss, l2_reg
+
+__all__ = ["LightGCNConfig", "LightGCN"]
+
+
+@dataclass
+class LightGCNConfig:
+    """Defaults are the LightGCN paper's (d = 64, L = 3, lambda = 1e-4, N(0, 0.1^2) init)."""
+
+    dim: int = 64
+    n_layers: int = 3
+    combine: str = "mean"
+    reg: float = 1e-4
+    init_std: float = 0.1
+
+
+class LightGCN(RecModel):
+    def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: LightGCNConfig | None = None):
+        super().__init__()
+        self.config = config or LightGCNConfig()
+        self.adj = adj
+        self.n_users, self.n_items = n_users, n_items
+        if adj.shape[0] != n_users + n_items:
+            raise ValueError(f"adjacency has {adj.shape[0]} nodes, expected n_users + n_items = {n_users + n_items}")
+        self.embedding = nn.Parameter(torch.randn(n_users + n_items, self.config.dim) * self.config.init_std)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        layers = propagate(self.adj, self.embedding, self.config.n_layers)
+        out = combine_layers(layers, self.config.combine)
+        return out[: self.n_users], out[self.n_users:]
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        u_all, i_all = self.forward()
+        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        e = self.embedding
+        reg = l2_reg(e[users], e[self.n_users + pos], e[self.n_users + neg])
+        return {"bpr": bpr_loss((u * p).sum(1), (u * n).sum(1)), "reg": self.config.reg * reg}
+
+    def storage_bits(self) -> int:
+        """One fp32 table of ego embeddings (what LightGCN stores; outputs are recomputed)."""
+        return 32 * self.embedding.numel()

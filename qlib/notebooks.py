@@ -1,0 +1,70 @@
+"""Execute the book's notebooks headless (papermill) and read back what they record.
+
+Two small functions carry the whole flow, so the executor can change without touching notebooks:
+:func:`execute_notebook` runs one notebook with injected parameters; :func:`save_summary` (called in a
+notebook's last cell) writes the numbers other pages and tests need as JSON beside the executed copy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook", "run_notebooks", "save_summary", "load_summary"]
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+def list_notebooks(only: str | None = None) -> list[Path]:
+    """The book's notebooks in order (``NN_name.ipynb``), optionally those whose name contains ``only``."""
+    books = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in books if only is None or only in p.stem]
+
+
+def execute_notebook(src: Path, dst: Path, parameters: dict[str, Any], timeout_s: int | None = None) -> Path:
+    """Run ``src`` with papermill, injecting ``parameters`` into its ``parameters`` cell; write to ``dst``."""
+    import papermill as pm
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3",
+                        cwd=str(src.parent), progress_bar=False, log_output=False,
+                        execution_timeout=timeout_s)
+    return dst
+
+
+def run_notebooks(profile: str, out_dir: Path, only: str | None = None) -> list[dict]:
+    """Execute every notebook at ``profile`` into ``out_dir``; return one status row per notebook."""
+    out_dir = Path(out_dir).resolve()
+    rows = []
+    for src in list_notebooks(only):
+        t0 = time.perf_counter()
+        execute_notebook(src, out_dir / src.name, {"PROFILE": profile, "OUTPUT_DIR": str(out_dir)})
+        rows.append({"notebook": src.name, "profile": profile, "seconds": round(time.perf_counter() - t0, 1)})
+        log.info("executed %s at %s in %.1f s", src.name, profile, rows[-1]["seconds"])
+    return rows
+
+
+def save_summary(output_dir: str | os.PathLike, name: str, summary: dict[str, Any]) -> Path:
+    """Write ``<output_dir>/<name>.summary.json`` atomically (used in each notebook's last cell)."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.summary.json"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, indent=1, sort_keys=True, allow_nan=False, default=str)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_summary(output_dir: str | os.PathLike, name: str) -> dict[str, Any]:
+    return json.loads((Path(output_dir) / f"{name}.summary.json").read_text(encoding="utf-8"))

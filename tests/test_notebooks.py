@@ -1,0 +1,39 @@
+"""Every notebook of the book executes headless at the smoke profile, and records what it shows."""
+from __future__ import annotations
+
+import pytest
+
+from qlib.notebooks import execute_notebook, list_notebooks, load_summary
+
+pytestmark = pytest.mark.notebooks
+
+NOTEBOOKS = list_notebooks()
+
+
+def test_the_book_has_its_notebooks():
+    names = [p.stem for p in NOTEBOOKS]
+    assert names[:3] == ["00_datasets", "01_lightgcn", "02_training_speed"] and "90_report" in names
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("executed")
+    return out
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_at_smoke_profile(nb, executed):
+    execute_notebook(nb, executed / nb.name, {"PROFILE": "smoke", "OUTPUT_DIR": str(executed)}, timeout_s=600)
+    summary = load_summary(executed, nb.stem)
+    assert summary["profile"] == "smoke"
+    if nb.stem == "00_datasets":
+        mini = summary["counted"]["gowalla-mini"]
+        assert (mini["users"], mini["items"], mini["interactions"]) == (3372, 4813, 108858)
+    if nb.stem == "01_lightgcn":
+        assert len(summary["live"]) == 3  # LightGCN paper setting (paper + clean) and L2Q-GCN's setting
+        for row in summary["live"]:
+            assert 0.0 < row["recall@20"] < 1.0 and row["epochs"] == 2
+    if nb.stem == "02_training_speed":
+        assert set(summary["live"]) == {"fast", "paper"}
+    if nb.stem == "90_report":
+        assert summary["cells"] >= 700 and set(summary["status"]) <= {"reproduced", "missing-data", "not-run"}

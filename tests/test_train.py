@@ -1,0 +1,72 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from qlib.graph import build_norm_adj
+from qlib.metrics import evaluate
+from qlib.models import LightGCN, LightGCNConfig
+from qlib.train import TrainConfig, evaluation_split, fit, seed_everything
+
+CFG = TrainConfig(epochs=30, batch_size=256, lr=0.01, eval_every=5, eval_ks=(5, 10), select_split="test",
+                  select_metric="recall@10", progress=False)
+
+
+def make_model(data, seed=0, dim=16):
+    seed_everything(seed)
+    return LightGCN(build_norm_adj(data.train), data.n_users, data.n_items, LightGCNConfig(dim=dim, n_layers=2))
+
+
+def test_training_beats_the_untrained_model(synth):
+    model = make_model(synth)
+    target, exclude = evaluation_split(synth, "test")
+    before = evaluate(model.scorer(), target, exclude, ks=(10,))["recall@10"]
+    res = fit(model, synth, CFG)
+    after = evaluate(model.scorer(), target, exclude, ks=(10,))["recall@10"]
+    assert after > before + 0.1, (before, after)
+    assert res.best_value == pytest.approx(after)  # the model holds the best evaluation's parameters
+    assert res.history[-1]["epoch"] == 30
+
+
+def test_same_seed_same_numbers(synth):
+    a = fit(make_model(synth), synth, CFG)
+    b = fit(make_model(synth), synth, CFG)
+    assert a.select_metrics == b.select_metrics and a.best_epoch == b.best_epoch
+
+
+def test_killed_run_resumes_to_identical_result(synth, tmp_path):
+    cfg = replace(CFG, checkpoint_dir=str(tmp_path / "ckpt"))
+    straight = fit(make_model(synth), synth, replace(CFG))
+    # "kill" after 10 epochs (the checkpoint of the last evaluation survives), then resume to 30
+    fit(make_model(synth), synth, replace(cfg, epochs=30, max_wall_time_s=0.0))  # stops after first eval
+    resumed = fit(make_model(synth, seed=123), synth, cfg)  # a different init is overwritten by the checkpoint
+    assert resumed.select_metrics == straight.select_metrics
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_checkpoint_with_other_settings_is_refused(synth, tmp_path):
+    cfg = replace(CFG, epochs=5, checkpoint_dir=str(tmp_path))
+    fit(make_model(synth), synth, cfg)
+    with pytest.raises(ValueError, match="different settings"):
+        fit(make_model(synth), synth, replace(cfg, lr=0.5))
+
+
+def test_clean_protocol_selects_on_validation(synth_clean, synth):
+    res = fit(make_model(synth_clean), synth_clean, replace(CFG, select_split="valid"))
+    assert all(k.startswith("valid_") for h in res.history for k in h if "@" in k)
+    with pytest.raises(ValueError, match="no validation split"):
+        fit(make_model(synth), synth, replace(CFG, select_split="valid"))
+
+
+def test_nan_loss_stops_with_a_clear_error(synth):
+    model = make_model(synth)
+    with torch.no_grad():
+        model.embedding[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        fit(model, synth, replace(CFG, epochs=1))
+
+
+def test_target_stops_early(synth):
+    res = fit(make_model(synth), synth, replace(CFG, target=0.0))
+    assert res.stopped == "target" and res.epochs_run == CFG.eval_every
