@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlib import catalog
+from qlib.experiment import run_experiment
+from qlib.record import load_records
+from qlib.speed import extrapolate_epochs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_run_experiment_writes_a_record_with_provenance(tmp_path):
+    exp = catalog.l2q_lightgcn_experiments(("gowalla",))[0]
+    rec = run_experiment(exp, profile="smoke", seed=7, results_root=tmp_path)
+    saved = load_records("smoke", tmp_path)
+    assert len(saved) == 1 and saved[0]["dataset"] == "gowalla-mini" and saved[0]["seed"] == 7
+    for key in ("recall@20", "ndcg@20", "ndcg_hits@20", "precision@100", "storage_bits"):
+        assert key in rec["metrics"]
+    prov = rec["provenance"]
+    assert {"git_commit", "versions", "device", "created"} <= set(prov)
+    assert rec["config"]["model"]["dim"] == 128 and rec["config"]["train"]["lr_schedule"] == "cosine"
+    assert rec["epochs"] == 2 and rec["wall_time_s"] > 0
+    assert "on the test split" in rec["selection"]  # the paper protocol is labelled as test-set selection
+
+
+def test_clean_protocol_record_selects_on_validation(tmp_path):
+    exp = catalog.lightgcn_paper_experiments(("gowalla",), ("clean",))[0]
+    rec = run_experiment(exp, profile="smoke", results_root=tmp_path)
+    assert rec["protocol"] == "clean" and rec["valid_metrics"] is not None
+    assert "validation" in rec["selection"]
+
+
+def test_same_seed_same_record_metrics(tmp_path):
+    exp = catalog.lightgcn_paper_experiments(("gowalla",))[0]
+    a = run_experiment(exp, profile="smoke", results_root=tmp_path / "a")
+    b = run_experiment(exp, profile="smoke", results_root=tmp_path / "b")
+    assert a["metrics"] == b["metrics"]
+
+
+def test_power_law_extrapolation_recovers_the_target_epoch():
+    r_inf, a, b = 0.19, 0.12, 0.6
+    curve = [{"epoch": e, "recall@20": r_inf - a * e ** (-b)} for e in range(1, 12)]
+    fit = extrapolate_epochs(curve, 0.175)
+    assert fit["ok"]
+    want = (a / (r_inf - 0.175)) ** (1 / b)
+    assert fit["epochs_to_target"] == pytest.approx(want, rel=1e-3)
+    assert not extrapolate_epochs(curve[:3], 0.175)["ok"]
+
+
+@pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py"])
+def test_benchmarks_run_at_smoke_size(script, tmp_path):
+    out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    assert data["provenance"]["git_commit"] is None or len(data["provenance"]["git_commit"]) == 40
+    if script == "train_speed.py":
+        for recipe in ("fast", "paper"):
+            r = data["recipes"][recipe]
+            assert r["peak_rss_mib"] > 0 and r["per_epoch_train_s"] > 0 and r["curve"]
+    if script == "levers.py":
+        assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
+    if script == "tune_fast_recipe.py":
+        assert data["protocol"].startswith("clean") and len(data["runs"]) == 5
+
+
+def test_report_cli_json_keys_are_stable():
+    out = subprocess.run([sys.executable, "-m", "qlib", "report", "--json"], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    assert rows and list(rows[0]) == ["paper", "table", "dataset", "method", "variant", "metric", "k",
+                                      "paper_value", "reproduced", "protocol", "profile", "status", "record"]
