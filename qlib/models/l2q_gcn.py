@@ -1,0 +1,129 @@
+"""L2Q-GCN (Chen et al., arXiv 2112.01944): 1-bit quantization inside every LightGCN layer.
+
+Continuous ego embeddings v(0) in R^c are propagated as in LightGCN (full precision; codes do not feed
+back). Each layer's output, layer 0 included, is transformed by a learnable W in R^{c x d} and binarised,
+q(l) = sign(W^T v(l)) (Eq. 3), with the clipped straight-through gradient (Eq. 10). The score is
+f(Q_u)^T f(Q_i) with f(Q) = sum_l q(l) (Eqs. 5-6; the mean in training). The loss is
+L_rec + L_bpr + lambda ||Theta||^2 (Eq. 9): L_rec a sigmoid cross-entropy reconstruction on the
+full-precision last layer v(L) with the batch's sampled negative (Eq. 7), L_bpr BPR on the quantized scores.
+
+``variant="anl"`` adds per-node, per-layer rescaling alpha(l) = ||W^T v(l)||_1 / d (Eq. 12; computed, not
+learned; taken on the quantizer's input so that alpha q approximates it) and two-step annealing: the
+quantizer is the identity for the first half of the epochs, then switched on (Sec. 4.2.2).
+
+Switches for the ablations of Table 3: ``layerwise=False`` (w/o TQ: one code of the final aggregated
+embedding), ``use_rec`` / ``use_bpr`` (w/o L_rec, w/o L_bpr: the codes are then shaped only through
+the embeddings L_rec trains, W keeping its initialisation), ``rescale="none" | "l1" | "learned"`` (w/o RAF, default,
+w/in LF) and ``anneal`` (w/o AT).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..propagation import combine_layers, propagate
+from ..quantizers import SignSTE, l1_scale
+from .base import RecModel, bpr_loss, l2_reg
+
+__all__ = ["L2QGCNConfig", "L2QGCN"]
+
+
+@dataclass
+class L2QGCNConfig:
+    """Defaults: L2Q-GCN_end with the paper's L = 2, d = 64 (Gowalla), lambda = 1e-4."""
+
+    variant: str = "end"          # "end" or "anl" (sets rescale/anneal defaults below when left as None)
+    emb_dim: int = 64             # c, the continuous ego dimension
+    code_dim: int = 64            # d, bits per layer code
+    n_layers: int = 2
+    reg: float = 1e-4
+    init_std: float = 0.1
+    clip: float = 1.0             # STE passes gradients where |x| <= clip
+    layerwise: bool = True        # False: "w/o TQ", one code of the final (mean) embedding
+    use_rec: bool = True
+    use_bpr: bool = True
+    rescale: str | None = None    # "none" | "l1" | "learned"; None: "l1" for anl, "none" for end
+    anneal: bool | None = None    # None: True for anl, False for end
+    anneal_fraction: float = 0.5  # share of the epochs trained unquantized
+
+    def resolved(self) -> "L2QGCNConfig":
+        if self.variant not in ("end", "anl"):
+            raise ValueError(f"unknown L2Q-GCN variant {self.variant!r}; use 'end' or 'anl'")
+        rescale = self.rescale if self.rescale is not None else ("l1" if self.variant == "anl" else "none")
+        if rescale not in ("none", "l1", "learned"):
+            raise ValueError(f"unknown rescale {rescale!r}; use 'none', 'l1' or 'learned'")
+        anneal = self.anneal if self.anneal is not None else self.variant == "anl"
+        if not (self.use_rec or self.use_bpr):
+            raise ValueError("at least one of use_rec / use_bpr must be on")
+        return L2QGCNConfig(**{**self.__dict__, "rescale": rescale, "anneal": anneal})
+
+
+class L2QGCN(RecModel):
+    def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: L2QGCNConfig | None = None):
+        super().__init__()
+        self.config = cfg = (config or L2QGCNConfig()).resolved()
+        self.adj = adj
+        self.n_users, self.n_items = n_users, n_items
+        n = n_users + n_items
+        if adj.shape[0] != n:
+            raise ValueError(f"adjacency has {adj.shape[0]} nodes, expected n_users + n_items = {n}")
+        self.embedding = nn.Parameter(torch.randn(n, cfg.emb_dim) * cfg.init_std)
+        self.transform = nn.Parameter(torch.empty(cfg.emb_dim, cfg.code_dim))
+        nn.init.xavier_uniform_(self.transform)
+        self.quantize = SignSTE(cfg.clip)
+        n_codes = cfg.n_layers + 1 if cfg.layerwise else 1
+        self.learned_scale = nn.Parameter(torch.ones(n, n_codes)) if cfg.rescale == "learned" else None
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        """Annealing: the quantizer stays off for the first ``anneal_fraction`` of the epochs."""
+        self.quantize.enabled = not (self.config.anneal and epoch < self.config.anneal_fraction * n_epochs)
+
+    def _layers(self) -> list[torch.Tensor]:
+        return propagate(self.adj, self.embedding, self.config.n_layers)
+
+    def codes(self, layers: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Per-layer (rescaled) codes of every node: [N, d] each; one entry when not layer-wise."""
+        layers = self._layers() if layers is None else layers
+        inputs = layers if self.config.layerwise else [combine_layers(layers, "mean")]
+        out = []
+        for l, v in enumerate(inputs):
+            h = v @ self.transform
+            q = self.quantize(h)
+            if self.config.rescale == "l1":
+                q = q * l1_scale(h)
+            elif self.config.rescale == "learned":
+                q = q * self.learned_scale[:, l:l + 1]
+            out.append(q)
+        return out
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = torch.stack(self.codes(), 0).mean(0)  # f(Q)/(L+1): same ranking as the sum
+        return rep[: self.n_users], rep[self.n_users:]
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        layers = self._layers()
+        parts: dict[str, torch.Tensor] = {}
+        nu = self.n_users
+        if cfg.use_bpr:
+            rep = torch.stack(self.codes(layers), 0).mean(0)
+            u, p, n = rep[users], rep[nu + pos], rep[nu + neg]
+            parts["bpr"] = bpr_loss((u * p).sum(1), (u * n).sum(1))
+        if cfg.use_rec:
+            last = layers[-1]
+            vu, vp, vn = last[users], last[nu + pos], last[nu + neg]
+            sp = torch.nn.functional.softplus
+            parts["rec"] = (sp(-(vu * vp).sum(1)) + sp((vu * vn).sum(1))).mean()
+        e = self.embedding
+        reg = l2_reg(e[users], e[nu + pos], e[nu + neg]) + 0.5 * self.transform.pow(2).sum() / users.shape[0]
+        parts["reg"] = cfg.reg * reg
+        return parts
+
+    def storage_bits(self) -> int:
+        """(L+1) N d bits of codes (one code when not layer-wise), plus 32 bits per factor when rescaled (Eq. 14)."""
+        n = self.n_users + self.n_items
+        n_codes = self.config.n_layers + 1 if self.config.layerwise else 1
+        per_code = self.config.code_dim + (32 if self.config.rescale != "none" else 0)
+        return n_codes * n * per_code
