@@ -9,10 +9,7 @@ backward; vectorised vs per-row rejection negative sampling; top-k vs full sort 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +59,7 @@ def main(argv=None) -> int:
     from qlib.experiment import device_name
     from qlib.graph import build_norm_adj, sym_spmm
     from qlib.models import LightGCN, LightGCNConfig
-    from qlib.record import provenance
+    from qlib.record import provenance, write_json
     from qlib.sampling import TripleSampler
 
     data = load_dataset(args.dataset)
@@ -143,12 +140,7 @@ def main(argv=None) -> int:
 
     out = {"benchmark": "levers", "dataset": args.dataset, "rows": rows,
            "provenance": provenance(device=device_name())}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"levers_{'smoke' if args.smoke else args.dataset}.json"
-    fd, tmp = tempfile.mkstemp(dir=args.out, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(out, fh, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    path = write_json(out, args.out / f"levers_{'smoke' if args.smoke else args.dataset}.json")
     print(f"{'lever':36} {'before':28} {'after':28} {'speed-up':>8}")
     for r in rows:
         if "error" in r:

@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-
-def _atomic_json(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=True, allow_nan=False)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -46,6 +36,7 @@ def main(argv=None) -> int:
         args.dataset, args.target, args.fast_budget, args.paper_budget = "gowalla-mini", 0.05, 20.0, 20.0
 
     from qlib.experiment import device_name
+    from qlib.record import write_json
     from qlib.speed import compare_recipes
 
     result = compare_recipes(args.dataset, args.target, args.fast_budget, args.paper_budget,
@@ -54,7 +45,7 @@ def main(argv=None) -> int:
     fast, paper, speed = result["recipes"]["fast"], result["recipes"]["paper"], result["speedup"]
     tag = "smoke" if args.smoke else args.dataset
     path = args.out / f"train_speed_{tag}_{'cuda' if 'cuda' in device_name() else 'cpu'}.json"
-    _atomic_json(result, path)
+    write_json(result, path)
 
     print(f"{'recipe':8} {'epochs':>6} {'s/epoch':>8} {'to target (s)':>14} {'best R@20':>9} {'peak MiB':>9}")
     for r in (fast, paper):

@@ -10,12 +10,8 @@ the 10-minute budget. Writes results/bench/tune_fast_recipe_<dataset>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +43,7 @@ def main(argv=None) -> int:
     from qlib.experiment import device_name
     from qlib.graph import build_norm_adj
     from qlib.models import LightGCN, LightGCNConfig
-    from qlib.record import provenance
+    from qlib.record import provenance, write_json
     from qlib.train import TrainConfig, fit, seed_everything
 
     if args.threads:
@@ -75,12 +71,7 @@ def main(argv=None) -> int:
     out = {"benchmark": "tune_fast_recipe", "dataset": dataset, "protocol": "clean (validation only)",
            "runs": runs, "chosen": {k: best[k] for k in ("batch_size", "lr", "lr_schedule", "epochs")},
            "provenance": provenance(device=device_name())}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"tune_fast_recipe_{'smoke' if args.smoke else dataset}.json"
-    fd, tmp = tempfile.mkstemp(dir=args.out, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(out, fh, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    path = write_json(out, args.out / f"tune_fast_recipe_{'smoke' if args.smoke else dataset}.json")
     print("chosen:", out["chosen"], "->", path)
     return 0
 

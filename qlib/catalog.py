@@ -11,7 +11,6 @@ Each function returns :class:`qlib.experiment.Experiment` objects; notebooks run
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 from .experiment import Experiment
 from .models import LightGCN, LightGCNConfig

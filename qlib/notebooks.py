@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,18 +51,9 @@ def run_notebooks(profile: str, out_dir: Path, only: str | None = None) -> list[
 
 def save_summary(output_dir: str | os.PathLike, name: str, summary: dict[str, Any]) -> Path:
     """Write ``<output_dir>/<name>.summary.json`` atomically (used in each notebook's last cell)."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.summary.json"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(summary, fh, indent=1, sort_keys=True, allow_nan=False, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from .record import write_json
+
+    return write_json(summary, Path(output_dir) / f"{name}.summary.json")
 
 
 def load_summary(output_dir: str | os.PathLike, name: str) -> dict[str, Any]:

@@ -231,6 +231,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def write_json(obj: dict, path: Path) -> Path:
+    """Write any JSON-able dict atomically (indent 1, sorted keys, NaN rejected); used for records,
+    benchmark results and notebook summaries alike."""
+    path = Path(path)
+    _atomic_write(path, _dumps(obj))
+    return path
+
+
 def write_record(rec: dict, profile: str, results_root: Path | None = None) -> Path:
     """Validate ``rec``, add ``profile`` and ``provenance`` if missing, write it, return the path.
 

@@ -8,7 +8,6 @@ from qlib.propagation import combine_layers, layer_weights, propagate
 
 
 def small_train():
-    rng = np.random.default_rng(0)
     m = sp.random(7, 9, density=0.35, random_state=1, format="csr")
     m.data[:] = 1
     m[0, :] = 0  # an isolated user must not produce NaN
