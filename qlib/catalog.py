@@ -54,3 +54,19 @@ def l2q_lightgcn_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinteres
         notes="L2Q-GCN's LightGCN baseline: L=2, d=128 (the dimension the paper states for LightGCN), "
               "lambda=1e-4; fast CPU recipe; NDCG reported in both conventions")
         for ds in datasets]
+
+
+def for_profile(experiments, profile: str):
+    """The experiments a profile runs: all of them at ``full``; on the embedded dataset (smoke, quick)
+    one per distinct (paper, table, protocol) setting, since every dataset maps to the same data."""
+    from .recipes import get_profile
+
+    if not get_profile(profile).use_embedded_data:
+        return list(experiments)
+    seen, unique = set(), []
+    for e in experiments:
+        key = (e.paper, e.table, e.method, e.variant, e.protocol)
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return unique

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .metrics import evaluate
 from .models.base import RecModel
