@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--force", action="store_true")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--datasets", nargs="*", default=None, help="only these datasets (e.g. to split a group across processes)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     table = groups()
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
         if name not in table:
             raise SystemExit(f"unknown group {name!r}; choose from {', '.join(table)}")
         for exp in table[name]():
+            if args.datasets and exp.dataset not in args.datasets:
+                continue
             t0 = time.perf_counter()
             rec = run_experiment(exp, profile="full", seed=args.seed, force=args.force)
             m = rec["metrics"]
