@@ -201,7 +201,10 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
             state["eval_time"] += time.perf_counter() - t1
             value = metrics[cfg.select_metric]
             row.update({f"{cfg.select_split}_{k}": v for k, v in metrics.items()})
-            if value > state["best_value"]:
+            row["selectable"] = model.selectable
+            if not model.selectable:
+                pass  # e.g. the unquantized phase of annealing: recorded, never selected
+            elif value > state["best_value"]:
                 state.update(best_value=value, best_epoch=epoch + 1, best_metrics=metrics, bad_evals=0,
                              best_state=copy.deepcopy(model.state_dict()))
             else:

@@ -87,3 +87,11 @@ def test_l2q_gcn_learns_on_synthetic_data(synth):
                               select_split="test", select_metric="recall@10", progress=False))
     after = evaluate(m.scorer(), target, exclude, ks=(10,))["recall@10"]
     assert after > before + 0.05, (before, after)
+
+
+def test_annealing_phase_is_never_selected(synth):
+    m = make(synth, variant="anl")
+    res = fit(m, synth, TrainConfig(epochs=20, batch_size=256, lr=0.01, eval_every=2, eval_ks=(10,),
+                                    select_split="test", select_metric="recall@10", progress=False))
+    assert res.best_epoch > 10  # quantization switches on at epoch 10 (0-based), the first selectable eval is 12
+    assert [h["selectable"] for h in res.history if "selectable" in h] == [False] * 5 + [True] * 5

@@ -4,7 +4,9 @@
 - ``loss(users, pos, neg)`` returns named loss parts (``bpr``, ``reg``, ...) whose sum is minimised;
 - ``scorer()`` computes the representations once and returns ``users -> scores over all items``;
 - ``storage_bits()`` says what the stored representation used for ranking costs;
-- ``on_epoch_start(epoch, n_epochs)`` lets schedules (annealing, temperatures) react.
+- ``on_epoch_start(epoch, n_epochs)`` lets schedules (annealing, temperatures) react;
+- ``selectable`` says whether the current state may be selected as the best (annealing's
+  full-precision phase may not).
 """
 from __future__ import annotations
 
@@ -38,6 +40,12 @@ class RecModel(nn.Module):
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         """Hook for schedules; the default does nothing."""
+
+    @property
+    def selectable(self) -> bool:
+        """Whether an evaluation now may be selected as the best (False while the model is not yet in
+        its final form, e.g. the unquantized first phase of an annealing schedule)."""
+        return True
 
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:

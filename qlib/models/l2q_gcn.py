@@ -80,6 +80,11 @@ class L2QGCN(RecModel):
         """Annealing: the quantizer stays off for the first ``anneal_fraction`` of the epochs."""
         self.quantize.enabled = not (self.config.anneal and epoch < self.config.anneal_fraction * n_epochs)
 
+    @property
+    def selectable(self) -> bool:
+        """Only quantized states count as results: annealing's full-precision phase is never selected."""
+        return self.quantize.enabled
+
     def _layers(self) -> list[torch.Tensor]:
         return propagate(self.adj, self.embedding, self.config.n_layers)
 
