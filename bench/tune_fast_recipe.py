@@ -3,13 +3,15 @@
 LightGCN (d = 64, L = 3) on Gowalla under the ``clean`` protocol (10 % of each user's training items held
 out as validation; the test split is never read). Each configuration is trained and its validation
 Recall@20 curve recorded; the chosen recipe is the best final validation Recall@20 among those that fit
-the 10-minute budget. Writes results/bench/tune_fast_recipe_<dataset>.json.
+the 10-minute budget. Writes results/bench/tune_fast_recipe_<dataset>.json; runs of a later invocation
+(``--configs``) are merged into it, so the grid can be split across processes.
 
-    python bench/tune_fast_recipe.py [--dataset gowalla] [--threads 1] [--smoke]
+    python bench/tune_fast_recipe.py [--dataset gowalla] [--threads 1] [--configs 5 6] [--smoke]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -24,6 +26,9 @@ GRID = [  # (batch, lr, schedule, epochs)
     (65536, 5e-2, "constant", 30),
     (65536, 5e-2, "cosine", 60),
     (65536, 5e-2, "cosine", 120),
+    (32768, 5e-2, "cosine", 60),
+    (16384, 2e-2, "cosine", 40),
+    (16384, 5e-2, "cosine", 40),
 ]
 
 
@@ -32,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="gowalla")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--configs", type=int, nargs="*", default=None, help="indices into GRID (default: all)")
     p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
     args = p.parse_args(argv)
     if args.out is None:
@@ -48,7 +54,9 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    grid = [(4096, lr, s, {30: 2, 60: 3, 120: 4}[e]) for _, lr, s, e in GRID] if args.smoke else GRID
+    grid = [GRID[i] for i in args.configs] if args.configs else GRID
+    if args.smoke:
+        grid = [(4096, lr, s, {30: 2, 40: 2, 60: 3, 120: 4}[e]) for _, lr, s, e in grid[:5]]
     dataset = "gowalla-mini" if args.smoke else args.dataset
     data = load_dataset(dataset, protocol="clean", seed=2020)
     adj = build_norm_adj(data.train)
@@ -67,11 +75,17 @@ def main(argv=None) -> int:
                                for h in res.history if "valid_recall@20" in h]})
         print(f"batch {batch} lr {lr} {schedule:8} {epochs:4} epochs: valid R@20 final {runs[-1]['final_valid_recall@20']:.4f} "
               f"best {res.best_value:.4f} ({runs[-1]['wall_time_s']:.0f} s)", flush=True)
+    path = args.out / f"tune_fast_recipe_{'smoke' if args.smoke else dataset}.json"
+    key = lambda r: (r["batch_size"], r["lr"], r["lr_schedule"], r["epochs"])  # noqa: E731
+    if path.exists():  # merge with the runs of earlier invocations
+        fresh = {key(r) for r in runs}
+        runs = [r for r in json.loads(path.read_text())["runs"] if key(r) not in fresh] + runs
+    runs.sort(key=key)
     best = max(runs, key=lambda r: r["final_valid_recall@20"])
     out = {"benchmark": "tune_fast_recipe", "dataset": dataset, "protocol": "clean (validation only)",
            "runs": runs, "chosen": {k: best[k] for k in ("batch_size", "lr", "lr_schedule", "epochs")},
-           "provenance": provenance(device=device_name())}
-    path = write_json(out, args.out / f"tune_fast_recipe_{'smoke' if args.smoke else dataset}.json")
+           "chosen_by": "highest final validation Recall@20", "provenance": provenance(device=device_name())}
+    path = write_json(out, path)
     print("chosen:", out["chosen"], "->", path)
     return 0
 

@@ -35,10 +35,11 @@ def combine_layers(layers: Sequence[torch.Tensor], mode: str = "mean", weights: 
     """
     if mode not in COMBINE_MODES:
         raise ValueError(f"unknown layer combination {mode!r}; choose one of {COMBINE_MODES}")
-    if mode == "mean":
-        return torch.stack(list(layers), 0).mean(0)
-    if mode == "sum":
-        return torch.stack(list(layers), 0).sum(0)
+    if mode in ("mean", "sum"):
+        total = layers[0]
+        for e in layers[1:]:
+            total = total + e  # no [L+1, N, d] stack: one less full-size copy per step
+        return total / len(layers) if mode == "mean" else total
     if weights is None:
         weights = layer_weights(len(layers) - 1) if mode == "weighted" else [1.0] * len(layers)
     if len(weights) != len(layers):
