@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--configs", type=int, nargs="*", default=None, help="indices into GRID (default: all)")
+    p.add_argument("--merge", type=Path, default=None, help="merge the runs of this result file (no training)")
     p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
     args = p.parse_args(argv)
     if args.out is None:
@@ -58,10 +59,11 @@ def main(argv=None) -> int:
     if args.smoke:
         grid = [(4096, lr, s, {30: 2, 40: 2, 60: 3, 120: 4}[e]) for _, lr, s, e in grid[:5]]
     dataset = "gowalla-mini" if args.smoke else args.dataset
-    data = load_dataset(dataset, protocol="clean", seed=2020)
-    adj = build_norm_adj(data.train)
-    runs = []
-    for batch, lr, schedule, epochs in grid:
+    if not args.merge:
+        data = load_dataset(dataset, protocol="clean", seed=2020)
+        adj = build_norm_adj(data.train)
+    runs = json.loads(args.merge.read_text())["runs"] if args.merge else []
+    for batch, lr, schedule, epochs in ([] if args.merge else grid):
         seed_everything(2020)
         model = LightGCN(adj, data.n_users, data.n_items, LightGCNConfig(dim=64, n_layers=3))
         cfg = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, lr_schedule=schedule, eval_every=5 if not args.smoke else 1,
