@@ -29,6 +29,7 @@ GRID = [  # (batch, lr, schedule, epochs)
     (32768, 5e-2, "cosine", 60),
     (16384, 2e-2, "cosine", 40),
     (16384, 5e-2, "cosine", 40),
+    (65536, 2e-2, "cosine", 120),
 ]
 
 
