@@ -55,6 +55,8 @@ class Profile:
             changes["eval_every"] = self.eval_every
         if self.name != "full":
             changes["progress"] = False
+        if self.name == "smoke":
+            changes["compile"] = False  # seconds matter more than the compiled kernels here
         return replace(cfg, **changes)
 
     def dataset(self, name: str) -> str:

@@ -60,6 +60,7 @@ class TrainConfig:
     target: float | None = None        # stop once select_metric reaches this value (benchmarks)
     max_wall_time_s: float | None = None
     grad_clip: float | None = None     # clip gradient values (LEGCF uses 3)
+    compile: bool = False              # torch.compile the dense part of the loss (model.compile_loss)
     seed: int = 2020
     checkpoint_dir: str | None = None  # resumable when set
     progress: bool = True
@@ -141,6 +142,8 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
     ks = tuple(sorted(set(cfg.eval_ks) | {sel_k}))
     target, exclude = evaluation_split(data, cfg.select_split)
     sampler = TripleSampler(data.train, cfg.sampler, cfg.n_neg)
+    if cfg.compile:
+        model.compile_loss()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     state = {"epoch": 0, "history": [], "best_value": -float("inf"), "best_epoch": -1, "best_state": None,

@@ -69,3 +69,15 @@ def test_nan_loss_stops_with_a_clear_error(synth):
 def test_target_stops_early(synth):
     res = fit(make_model(synth), synth, replace(CFG, target=0.0))
     assert res.stopped == "target" and res.epochs_run == CFG.eval_every
+
+
+def test_compiled_loss_matches_eager(synth):
+    a, b = make_model(synth), make_model(synth)
+    b.compile_loss()
+    u, p, n = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 6, 7, 8]), torch.tensor([9, 10, 11, 12])
+    la, lb = a.loss(u, p, n), b.loss(u, p, n)
+    for k in la:
+        torch.testing.assert_close(la[k], lb[k], rtol=1e-5, atol=1e-7)
+    sum(la.values()).backward()
+    sum(lb.values()).backward()
+    torch.testing.assert_close(a.embedding.grad, b.embedding.grad, rtol=1e-5, atol=1e-7)

@@ -41,6 +41,9 @@ class RecModel(nn.Module):
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         """Hook for schedules; the default does nothing."""
 
+    def compile_loss(self) -> None:
+        """Compile the dense part of the loss where the model supports it (default: nothing to do)."""
+
     @property
     def selectable(self) -> bool:
         """Whether an evaluation now may be selected as the best (False while the model is not yet in

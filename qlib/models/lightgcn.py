@@ -7,9 +7,18 @@ import torch
 from torch import nn
 
 from ..propagation import combine_layers, propagate
+from ..compiling import maybe_compile
 from .base import RecModel, bpr_loss, l2_reg
 
-__all__ = ["LightGCNConfig", "LightGCN"]
+__all__ = ["LightGCNConfig", "LightGCN", "bpr_and_reg"]
+
+
+def bpr_and_reg(u_all: torch.Tensor, i_all: torch.Tensor, ego: torch.Tensor, n_users: int,
+                users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BPR on the batch's final representations and LightGCN's L2 term on its ego rows (unweighted)."""
+    u, p, n = u_all[users], i_all[pos], i_all[neg]
+    reg = l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg])
+    return bpr_loss((u * p).sum(1), (u * n).sum(1)), reg
 
 
 @dataclass
@@ -32,6 +41,7 @@ class LightGCN(RecModel):
         if adj.shape[0] != n_users + n_items:
             raise ValueError(f"adjacency has {adj.shape[0]} nodes, expected n_users + n_items = {n_users + n_items}")
         self.embedding = nn.Parameter(torch.randn(n_users + n_items, self.config.dim) * self.config.init_std)
+        self._head = bpr_and_reg
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         layers = propagate(self.adj, self.embedding, self.config.n_layers)
@@ -40,10 +50,12 @@ class LightGCN(RecModel):
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
         u_all, i_all = self.forward()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
-        e = self.embedding
-        reg = l2_reg(e[users], e[self.n_users + pos], e[self.n_users + neg])
-        return {"bpr": bpr_loss((u * p).sum(1), (u * n).sum(1)), "reg": self.config.reg * reg}
+        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
+        return {"bpr": bpr, "reg": self.config.reg * reg}
+
+    def compile_loss(self) -> None:
+        """Compile the dense per-triple part of the loss (a training-speed lever; see qlib.compiling)."""
+        self._head = maybe_compile(bpr_and_reg)
 
     def storage_bits(self) -> int:
         """One fp32 table of ego embeddings (what LightGCN stores; outputs are recomputed)."""
