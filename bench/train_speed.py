@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--target", type=float, default=0.175, help="test Recall@20 to reach")
     p.add_argument("--fast-budget", type=float, default=900.0, help="wall-time budget of the fast recipe (s)")
     p.add_argument("--paper-budget", type=float, default=1200.0, help="wall-time budget of the paper recipe (s)")
-    p.add_argument("--fast-eval-every", type=int, default=5)
+    p.add_argument("--fast-eval-every", type=int, default=10)
     p.add_argument("--paper-eval-every", type=int, default=1)
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--smoke", action="store_true", help="embedded dataset, seconds (used by the tests)")
