@@ -48,3 +48,10 @@ def test_sampler_rejects_bad_input():
     full = sp.csr_matrix(np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match="every item"):
         TripleSampler(full)
+
+
+def test_batches_are_equal_sized_and_cover_every_row():
+    t = TripleSampler(train_matrix()).sample(0, 0)
+    sizes = [len(u) for u, _, _ in t.batches(100)]
+    assert len(sizes) == -(-len(t) // 100) and max(sizes) - min(sizes) <= 1 and sum(sizes) == len(t)
+    assert max(sizes) <= 100
