@@ -29,6 +29,7 @@ GRID = [  # (batch, lr, schedule, epochs, torch.compile of the loss, evaluate ev
     (131072, 5e-2, "cosine", 160, True, 10),
     (262144, 5e-2, "cosine", 200, True, 10),
     (262144, 1e-1, "cosine", 200, True, 10),
+    (262144, 1e-1, "cosine", 400, True, 10),
 ]
 
 
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     grid = [GRID[i] for i in args.configs] if args.configs else GRID
     if args.smoke:
-        grid = [(4096, lr, s, {30: 2, 60: 3, 120: 4, 160: 4, 200: 4}[e], False, 1) for _, lr, s, e, _, _ in grid[:5]]
+        grid = [(4096, lr, s, {30: 2, 60: 3, 120: 4, 160: 4, 200: 4, 400: 4}[e], False, 1) for _, lr, s, e, _, _ in grid[:5]]
     dataset = "gowalla-mini" if args.smoke else args.dataset
     if not args.merge:
         data = load_dataset(dataset, protocol="clean", seed=2020)
