@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -49,11 +50,25 @@ def run_notebooks(profile: str, out_dir: Path, only: str | None = None) -> list[
     return rows
 
 
+def _nan_to_none(obj: Any) -> Any:
+    """Empty table cells (NaN) become JSON null; everything else is kept."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
 def save_summary(output_dir: str | os.PathLike, name: str, summary: dict[str, Any]) -> Path:
-    """Write ``<output_dir>/<name>.summary.json`` atomically (used in each notebook's last cell)."""
+    """Write ``<output_dir>/<name>.summary.json`` atomically (used in each notebook's last cell).
+
+    Summaries carry display tables, whose empty cells are NaN: they are written as null (records, unlike
+    summaries, reject NaN)."""
     from .record import write_json
 
-    return write_json(summary, Path(output_dir) / f"{name}.summary.json")
+    return write_json(_nan_to_none(summary), Path(output_dir) / f"{name}.summary.json")
 
 
 def load_summary(output_dir: str | os.PathLike, name: str) -> dict[str, Any]:

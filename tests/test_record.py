@@ -230,3 +230,15 @@ def test_write_record_failed_replace_leaves_no_temp(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         R.write_record(make_record(), "full", results_root=tmp_path)
     assert list((tmp_path / "full").iterdir()) == []
+
+
+def test_notebook_summaries_write_empty_cells_as_null(tmp_path):
+    import json
+    import math
+
+    from qlib.notebooks import load_summary, save_summary
+
+    save_summary(tmp_path, "x", {"rows": [{"a": 1.0, "b": math.nan}], "c": (math.nan, 2)})
+    assert load_summary(tmp_path, "x") == {"rows": [{"a": 1.0, "b": None}], "c": [None, 2]}
+    assert "NaN" not in (tmp_path / "x.summary.json").read_text()
+    json.loads((tmp_path / "x.summary.json").read_text())
