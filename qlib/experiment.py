@@ -76,6 +76,7 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     if profile == "full":  # long runs resume from their last evaluation; short profiles always start afresh
         train_cfg = replace(train_cfg, checkpoint_dir=str(RUNS_ROOT / profile / rec.record_key(label)))
 
+    launched = rec.provenance(device=device_name())  # the commit and versions the run starts from
     t0 = time.perf_counter()
     data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
     adj = build_norm_adj(data.train)
@@ -109,7 +110,7 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
         "history": result.history,
         "dataset_stats": data.stats(),
         "notes": exp.notes,
-        "provenance": rec.provenance(device=device_name()),
+        "provenance": launched,
     }
     written = rec.write_record(record, profile, results_root)
     record["_path"] = str(written)
