@@ -103,8 +103,12 @@ class L2QGCN(RecModel):
             out.append(q)
         return out
 
+    def _representation(self, layers: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """f(Q)/(L+1) for every node: the mean of the codes (same ranking as the paper's sum)."""
+        return combine_layers(self.codes(layers), "mean")
+
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rep = torch.stack(self.codes(), 0).mean(0)  # f(Q)/(L+1): same ranking as the sum
+        rep = self._representation()
         return rep[: self.n_users], rep[self.n_users:]
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -113,7 +117,7 @@ class L2QGCN(RecModel):
         parts: dict[str, torch.Tensor] = {}
         nu = self.n_users
         if cfg.use_bpr:
-            rep = torch.stack(self.codes(layers), 0).mean(0)
+            rep = self._representation(layers)
             u, p, n = rep[users], rep[nu + pos], rep[nu + neg]
             parts["bpr"] = bpr_loss((u * p).sum(1), (u * n).sum(1))
         if cfg.use_rec:
