@@ -23,11 +23,29 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..compiling import maybe_compile
 from ..propagation import combine_layers, propagate
 from ..quantizers import SignSTE, l1_scale
 from .base import RecModel, bpr_loss, l2_reg
 
-__all__ = ["L2QGCNConfig", "L2QGCN"]
+__all__ = ["L2QGCNConfig", "L2QGCN", "l2q_head"]
+
+
+def l2q_head(rep: torch.Tensor | None, last: torch.Tensor | None, ego: torch.Tensor, transform: torch.Tensor,
+             n_users: int, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
+    """The per-triple part of Eq. 9: (L_bpr on the quantized representation ``rep`` or 0 when None,
+    L_rec on the full-precision last layer ``last`` or 0 when None, the unweighted L2 term)."""
+    zero = ego.new_zeros(())
+    bpr = rec = zero
+    if rep is not None:
+        u, p, n = rep[users], rep[n_users + pos], rep[n_users + neg]
+        bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))
+    if last is not None:
+        vu, vp, vn = last[users], last[n_users + pos], last[n_users + neg]
+        sp = torch.nn.functional.softplus
+        rec = (sp(-(vu * vp).sum(1)) + sp((vu * vn).sum(1))).mean()
+    reg = l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg]) + 0.5 * transform.pow(2).sum() / users.shape[0]
+    return bpr, rec, reg
 
 
 @dataclass
@@ -75,6 +93,7 @@ class L2QGCN(RecModel):
         self.quantize = SignSTE(cfg.clip)
         n_codes = cfg.n_layers + 1 if cfg.layerwise else 1
         self.learned_scale = nn.Parameter(torch.ones(n, n_codes)) if cfg.rescale == "learned" else None
+        self._head = l2q_head
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         """Annealing: the quantizer stays off for the first ``anneal_fraction`` of the epochs."""
@@ -114,21 +133,20 @@ class L2QGCN(RecModel):
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
         layers = self._layers()
+        rep = self._representation(layers) if cfg.use_bpr else None
+        bpr, rec, reg = self._head(rep, layers[-1] if cfg.use_rec else None, self.embedding, self.transform,
+                                   self.n_users, users, pos, neg)
         parts: dict[str, torch.Tensor] = {}
-        nu = self.n_users
         if cfg.use_bpr:
-            rep = self._representation(layers)
-            u, p, n = rep[users], rep[nu + pos], rep[nu + neg]
-            parts["bpr"] = bpr_loss((u * p).sum(1), (u * n).sum(1))
+            parts["bpr"] = bpr
         if cfg.use_rec:
-            last = layers[-1]
-            vu, vp, vn = last[users], last[nu + pos], last[nu + neg]
-            sp = torch.nn.functional.softplus
-            parts["rec"] = (sp(-(vu * vp).sum(1)) + sp((vu * vn).sum(1))).mean()
-        e = self.embedding
-        reg = l2_reg(e[users], e[nu + pos], e[nu + neg]) + 0.5 * self.transform.pow(2).sum() / users.shape[0]
+            parts["rec"] = rec
         parts["reg"] = cfg.reg * reg
         return parts
+
+    def compile_loss(self) -> None:
+        """Compile the per-triple part of the loss (gathers, dot products, softplus, L2; see qlib.compiling)."""
+        self._head = maybe_compile(l2q_head)
 
     def storage_bits(self) -> int:
         """(L+1) N d bits of codes (one code when not layer-wise), plus 32 bits per factor when rescaled (Eq. 14)."""
