@@ -17,7 +17,8 @@ from .models import L2QGCN, L2QGCNConfig, LightGCN, LightGCNConfig
 from .recipes import fast_recipe
 
 __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
-           "L2Q_DIMS", "l2q_config", "l2q_factory", "l2q_experiments"]
+           "L2Q_DIMS", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
+           "l2q_layer_experiments", "l2q_dim_experiments"]
 
 L2Q_KS = (20, 40, 60, 80, 100)
 
@@ -75,18 +76,65 @@ def l2q_factory(config: L2QGCNConfig):
     return lambda data, adj: L2QGCN(adj, data.n_users, data.n_items, config)
 
 
+def _l2q_experiment(ds: str, variant: str, table: str, row: str, cfg: L2QGCNConfig, epochs: int | None,
+                    note: str, also: tuple = ()) -> Experiment:
+    return Experiment(
+        paper="L2Q-GCN", table=table, method=f"L2Q-GCN_{variant}", variant=row, dataset=ds, protocol="paper",
+        model_factory=l2q_factory(cfg), model_config=cfg, train=_recipe(epochs), eval_ks=L2Q_KS, also=also,
+        notes=f"{note}; c = d = {cfg.code_dim}, L = {cfg.n_layers}, lambda = {cfg.reg:g}; fast CPU recipe; best epoch "
+              "on the test set (the authors' protocol)"
+              + ("; annealing: first half of the epochs unquantized, never selected" if cfg.anneal else ""))
+
+
 def l2q_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinterest"), variants=("end", "anl"),
                     epochs: int | None = None):
-    """The L2Q-GCN_end / _anl rows of Table 2 (appendix Table 2 settings), fast recipe, test-set selection."""
+    """The L2Q-GCN_end / _anl rows of Table 2 at appendix Table 2's setting. Each run also serves Table 3's
+    ``Best`` row, appendix Table 4's ``L=2`` row and appendix Table 5's row of its own size."""
     out = []
     for ds in datasets:
         for v in variants:
             cfg = l2q_config(ds, v)
-            out.append(Experiment(
-                paper="L2Q-GCN", table="Table 2", method=f"L2Q-GCN_{v}", dataset=ds, protocol="paper",
-                model_factory=l2q_factory(cfg), model_config=cfg, train=_recipe(epochs), eval_ks=L2Q_KS,
-                notes=f"appendix Table 2 setting: c = d = {cfg.code_dim}, L = 2, lambda = 1e-4; fast CPU recipe"
-                      + ("; annealing: first half of the epochs unquantized, never selected" if v == "anl" else "")))
+            also = (("Table 3", "Best"), ("Appendix Table 4", "L=2"), ("Appendix Table 5", f"d={cfg.code_dim}"))
+            out.append(_l2q_experiment(ds, v, "Table 2", "", cfg, epochs, "appendix Table 2 setting", also))
+    return out
+
+
+#: Table 3's ablations: (variant, row label, config overrides, what it removes)
+L2Q_ABLATIONS = (
+    ("end", "w/o TQ", {"layerwise": False}, "one code of the final (mean) embedding instead of layer-wise codes"),
+    ("end", "w/o L_bpr", {"use_bpr": False}, "no BPR loss on the quantized scores (W keeps its initialisation)"),
+    ("end", "w/o L_rec", {"use_rec": False}, "no reconstruction loss on the full-precision last layer"),
+    ("anl", "w/o RAF", {"rescale": "none"}, "no rescaling factors"),
+    ("anl", "w/in LF", {"rescale": "learned"}, "learned rescaling factors instead of the computed ||.||_1/d"),
+    ("anl", "w/o AT", {"anneal": False}, "no annealing: quantized from the first epoch"),
+)
+
+
+def l2q_ablation_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinterest"), epochs: int | None = None):
+    """Table 3: each ablation of L2Q-GCN_end / _anl at the dataset's appendix Table 2 setting (its ``Best``
+    row is the Table 2 run)."""
+    return [_l2q_experiment(ds, v, "Table 3", row, l2q_config(ds, v, **over), epochs, f"ablation {row}: {what}")
+            for ds in datasets for v, row, over, what in L2Q_ABLATIONS]
+
+
+def l2q_layer_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinterest"), layers=(1, 3, 4),
+                          variants=("end", "anl"), epochs: int | None = None):
+    """Appendix Table 4: L = 1..4 at the dataset's size (L = 2 is the Table 2 run)."""
+    return [_l2q_experiment(ds, v, "Appendix Table 4", f"L={n}", l2q_config(ds, v, n_layers=n), epochs,
+                            f"layer sweep L = {n}")
+            for ds in datasets for v in variants for n in layers]
+
+
+def l2q_dim_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinterest"), dims=(64, 128, 256, 512),
+                        variants=("end", "anl"), epochs: int | None = None):
+    """Appendix Table 5: c = d in 64..512 at L = 2 (the dataset's own size is the Table 2 run, skipped here)."""
+    out = []
+    for ds in datasets:
+        for v in variants:
+            for d in dims:
+                if d != l2q_config(ds, v).code_dim:
+                    out.append(_l2q_experiment(ds, v, "Appendix Table 5", f"d={d}",
+                                               l2q_config(ds, v, emb_dim=d, code_dim=d), epochs, f"size sweep d = {d}"))
     return out
 
 

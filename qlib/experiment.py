@@ -22,7 +22,7 @@ from .models.base import RecModel
 from .recipes import get_profile
 from .train import TrainConfig, evaluation_split, fit, seed_everything
 
-__all__ = ["Experiment", "run_experiment", "RUNS_ROOT", "device_name"]
+__all__ = ["Experiment", "run_experiment", "trained_model", "RUNS_ROOT", "device_name"]
 
 log = logging.getLogger(__name__)
 RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
@@ -53,6 +53,8 @@ class Experiment:
     eval_ks: tuple[int, ...] = (20,)
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    #: other (table, variant) cells this run also serves (e.g. Table 3's "Best" row is Table 2's run)
+    also: tuple[tuple[str, str], ...] = ()
 
     def label(self) -> dict[str, Any]:
         return {"paper": self.paper, "table": self.table, "dataset": self.dataset, "method": self.method,
@@ -110,11 +112,46 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
         "history": result.history,
         "dataset_stats": data.stats(),
         "notes": exp.notes,
+        "also": [list(a) for a in exp.also],
         "provenance": launched,
     }
     written = rec.write_record(record, profile, results_root)
+    _save_weights(model, _weights_path(label, profile))
     record["_path"] = str(written)
     return record
+
+
+def _weights_path(label: dict, profile: str) -> Path:
+    return RUNS_ROOT / profile / rec.record_key(label) / "selected.pt"
+
+
+def _save_weights(model: RecModel, path: Path) -> None:
+    """The selected parameters (not committed: runs/ is local), for analyses that need the trained model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
+
+
+def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, data_dir=None):
+    """``(model, data, record)`` with the model holding the selected parameters of ``exp`` at ``profile``:
+    loaded from this machine's saved weights when the run exists here, else trained (and recorded) now."""
+    prof = get_profile(profile)
+    dataset = prof.dataset(exp.dataset)
+    label = {**exp.label(), "dataset": dataset, "seed": seed}
+    weights = _weights_path(label, profile)
+    record = None
+    if weights.exists():
+        path = rec.RESULTS_ROOT / profile / f"{rec.record_key(label)}.json"
+        record = rec.load_record(path) if path.exists() else None
+    if record is None or not weights.exists():
+        record = run_experiment(exp, profile=profile, seed=seed, force=profile != "full" or not weights.exists(),
+                                data_dir=data_dir)
+    data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
+    model = exp.model_factory(data, build_norm_adj(data.train))
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.eval()
+    return model, data, record
 
 
 def _plain(obj: Any) -> Any:

@@ -6,7 +6,9 @@ profile (:func:`qlib.record.load_records`); :func:`format_report` prints the row
 Matching rules
 --------------
 - A record matches a cell when ``paper``, ``table``, ``dataset`` (loader name; printed names in
-  records are mapped), ``method`` and ``variant`` are equal. Exception: L2Q-GCN ``Figure 5(a)``
+  records are mapped), ``method`` and ``variant`` are equal, or when its ``also`` list names the
+  cell's ``[table, variant]`` (one run serving several tables: L2Q-GCN's Table 2 run is Table 3's
+  ``Best`` row, appendix Table 4's ``L=2`` and appendix Table 5's ``d=<its size>``). Exception: L2Q-GCN ``Figure 5(a)``
   cells also take ``Appendix Table 3`` records when they have none of their own (same experiment,
   same numbers in the paper).
 - The metric looked up in ``record["metrics"]`` is ``f"{metric}@{k}"`` (``metric`` alone without k);
@@ -86,9 +88,11 @@ def _index_records(records: Iterable[dict]) -> dict[CellKey, list[dict]]:
     """Records grouped by (paper, table, dataset_id, method, variant)."""
     index: dict[CellKey, list[dict]] = {}
     for rec in records:
-        key = (str(rec.get("paper") or ""), str(rec.get("table") or ""), dataset_id(str(rec.get("dataset") or "")),
-               str(rec.get("method") or ""), str(rec.get("variant") or ""))
-        index.setdefault(key, []).append(rec)
+        paper, ds, method = str(rec.get("paper") or ""), dataset_id(str(rec.get("dataset") or "")), str(rec.get("method") or "")
+        cells = [(str(rec.get("table") or ""), str(rec.get("variant") or ""))]
+        cells += [(str(t), str(v)) for t, v in (rec.get("also") or [])]
+        for table, variant in cells:
+            index.setdefault((paper, table, ds, method, variant), []).append(rec)
     return index
 
 
@@ -282,3 +286,32 @@ def format_report(rows: list[dict]) -> str:
     profile = rows[0]["profile"] if rows else "-"
     out.append(f"profile {profile}: {len(rows)} cells; " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- notebook tables
+
+def report_frame(paper: str, tables: Iterable[str], profile: str = "full", rows: list[dict] | None = None) -> pd.DataFrame:
+    """The report rows of ``paper``'s ``tables`` as a DataFrame (the chapters' "beside the paper" tables),
+    with ``gap %`` = relative difference of ours to the paper's value."""
+    rows = build_report(profile) if rows is None else rows
+    tables = set(tables)
+    df = pd.DataFrame([r for r in rows if r["paper"] == paper and r["table"] in tables], columns=list(ROW_KEYS))
+    df["gap %"] = 100 * (df["reproduced"].astype(float) - df["paper_value"]) / df["paper_value"].abs()
+    return df
+
+
+def side_by_side(df: pd.DataFrame, index=("dataset", "method", "variant"), metrics=None) -> pd.DataFrame:
+    """Wide table: one row per ``index``, columns ``<metric>@<k>`` x (paper, ours), plus a status column."""
+    if df.empty:
+        return df
+    d = df.copy()
+    d["cell"] = [m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(d["metric"], d["k"])]
+    if metrics is not None:
+        d = d[d["cell"].isin(metrics)]
+    wide = d.pivot_table(index=list(index), columns="cell", values=["paper_value", "reproduced"], aggfunc="first",
+                         dropna=False, sort=False)
+    wide = wide.rename(columns={"paper_value": "paper", "reproduced": "ours"}, level=0).swaplevel(0, 1, axis=1)
+    wide = wide.reindex(columns=sorted(wide.columns, key=lambda c: (c[0], c[1] != "paper")))
+    status = d.groupby(list(index), sort=False)["status"].agg(lambda s: ",".join(sorted(set(s))))
+    wide[("", "status")] = status
+    return wide

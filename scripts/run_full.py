@@ -20,14 +20,45 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+DATASETS = ("ml-1m", "gowalla", "yelp2018")
+
+
 def groups():
+    """Group name -> function returning the experiments (or analysis jobs: callables) to run in order."""
     from qlib import catalog
 
     return {
         "lightgcn-paper": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",)),
         "lightgcn-clean": lambda: catalog.lightgcn_paper_experiments(("gowalla",), ("clean",)),
-        "l2q-lightgcn": lambda: catalog.l2q_lightgcn_experiments(("ml-1m", "gowalla", "yelp2018")),
+        "l2q-lightgcn": lambda: catalog.l2q_lightgcn_experiments(DATASETS),
+        "l2q-table2": lambda: catalog.l2q_experiments(DATASETS),
+        "l2q-ablation": lambda: catalog.l2q_ablation_experiments(DATASETS),
+        "l2q-layers": lambda: catalog.l2q_layer_experiments(DATASETS),
+        "l2q-dims": lambda: catalog.l2q_dim_experiments(DATASETS),
+        "l2q-resources": lambda: [_resources(ds) for ds in DATASETS],
+        "l2q-landscape": lambda: [_landscape(catalog.l2q_experiments(("ml-1m",), ("end",))[0])],
     }
+
+
+def _resources(dataset: str):
+    def job(seed: int, force: bool) -> str:
+        from qlib.l2q_analysis import resource_records
+
+        rows = resource_records(dataset, profile="full", seed=seed)
+        return f"resources {dataset}: " + ", ".join(
+            f"{r['method']} {r['metrics']['embedding_size']:.2f} MiB {r['metrics']['inference_time']:.1f} s" for r in rows)
+    job.dataset = dataset
+    return job
+
+
+def _landscape(exp):
+    def job(seed: int, force: bool) -> str:
+        from qlib.l2q_analysis import landscape_record
+
+        r = landscape_record(exp, profile="full", seed=seed)
+        return f"landscape {exp.dataset} {exp.method}: {r['metrics']} -> {r['_path']}"
+    job.dataset = exp.dataset
+    return job
 
 
 def main(argv=None) -> int:
@@ -57,10 +88,13 @@ def main(argv=None) -> int:
             if args.datasets and exp.dataset not in args.datasets:
                 continue
             t0 = time.perf_counter()
+            if callable(exp):
+                print(exp(args.seed, args.force), f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                continue
             rec = run_experiment(exp, profile="full", seed=args.seed, force=args.force)
             m = rec["metrics"]
-            print(f"{exp.paper} / {exp.table} / {exp.dataset} / {exp.protocol}: recall@20 {m['recall@20']:.4f} "
-                  f"ndcg@20 {m['ndcg@20']:.4f} ndcg_hits@20 {m['ndcg_hits@20']:.4f} "
+            print(f"{exp.paper} / {exp.table} / {exp.method} {exp.variant} / {exp.dataset} / {exp.protocol}: "
+                  f"recall@20 {m['recall@20']:.4f} ndcg@20 {m['ndcg@20']:.4f} ndcg_hits@20 {m['ndcg_hits@20']:.4f} "
                   f"(best epoch {rec['best_epoch']}, {time.perf_counter() - t0:.0f} s) -> {rec['_path']}", flush=True)
     return 0
 

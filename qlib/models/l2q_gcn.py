@@ -131,8 +131,12 @@ class L2QGCN(RecModel):
         return rep[: self.n_users], rep[self.n_users:]
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.loss_from_layers(self._layers(), users, pos, neg)
+
+    def loss_from_layers(self, layers: list[torch.Tensor], users: torch.Tensor, pos: torch.Tensor,
+                         neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. 9 given the propagated layers v(0..L) (the loss-landscape analysis perturbs them)."""
         cfg = self.config
-        layers = self._layers()
         rep = self._representation(layers) if cfg.use_bpr else None
         bpr, rec, reg = self._head(rep, layers[-1] if cfg.use_rec else None, self.embedding, self.transform,
                                    self.n_users, users, pos, neg)

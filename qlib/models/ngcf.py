@@ -1,0 +1,114 @@
+"""NGCF (Wang et al., "Neural Graph Collaborative Filtering", SIGIR 2019): a full-precision baseline of
+L2Q-GCN's Table 2.
+
+Layer l+1 of the embedding propagation (NGCF Eq. 7, matrix form):
+
+    E(l+1) = LeakyReLU_0.2( (L + I) E(l) W1 + b1  +  ((L E(l)) * E(l)) W2 + b2 )
+
+with L the symmetric normalised adjacency D^{-1/2} A D^{-1/2} (the project's LightGCN adjacency), ``*`` the
+element-wise (bi-interaction) product, then message dropout on E(l+1). The representation is the
+concatenation [E(0) | E(1)/||E(1)|| | ... | E(L)/||E(L)||] (the layer outputs L2-normalised per row, as in the
+authors' code; the ego layer is not normalised), scored by inner product. Loss: BPR + lambda/2 * L2 of the
+batch's ego rows divided by the batch size (the authors' regulariser).
+
+Specified by the paper: the layer rule, LeakyReLU, bi-interaction, message dropout, concatenation, BPR + L2.
+Choices here (the authors' release defaults as recalled, not re-verified): d = 64, three layers of 64,
+message dropout 0.1, lambda = 1e-5, Xavier initialisation of the embeddings and weights, no node dropout.
+The releases fold the self connection into the adjacency matrix they pass (normalised differently between
+releases); here the paper's Eq. 7 is followed literally: L + I with the symmetric L, and L E in the
+bi-interaction term.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..compiling import maybe_compile
+from ..graph import sym_spmm
+from .base import RecModel
+from .lightgcn import bpr_and_reg
+
+__all__ = ["NGCFConfig", "NGCF"]
+
+
+@dataclass
+class NGCFConfig:
+    """Defaults: the NGCF release (d = 64, 3 layers of 64, message dropout 0.1, lambda = 1e-5)."""
+
+    dim: int = 64                  # ego embedding width d
+    n_layers: int = 3
+    layer_dim: int | None = None   # width of every propagation layer (None: = dim)
+    mess_dropout: float = 0.1      # message dropout after each layer, training only
+    leaky_slope: float = 0.2
+    reg: float = 1e-5
+
+    def validate(self) -> "NGCFConfig":
+        if self.dim < 1 or (self.layer_dim is not None and self.layer_dim < 1):
+            raise ValueError(f"dim and layer_dim must be >= 1, got {self.dim}, {self.layer_dim}")
+        if self.n_layers < 1:
+            raise ValueError(f"NGCF needs at least one propagation layer, got n_layers={self.n_layers}")
+        if not 0.0 <= self.mess_dropout < 1.0:
+            raise ValueError(f"mess_dropout must be in [0, 1), got {self.mess_dropout}")
+        if self.reg < 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg}")
+        return self
+
+
+class NGCFLayer(nn.Module):
+    """One embedding-propagation layer: LeakyReLU((L + I) E W1 + b1 + ((L E) * E) W2 + b2)."""
+
+    def __init__(self, d_in: int, d_out: int, slope: float):
+        super().__init__()
+        self.w1 = nn.Linear(d_in, d_out)
+        self.w2 = nn.Linear(d_in, d_out)
+        for lin in (self.w1, self.w2):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.slope = slope
+
+    def forward(self, adj: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        side = sym_spmm(adj, e)
+        return nn.functional.leaky_relu(self.w1(side + e) + self.w2(side * e), self.slope)
+
+
+class NGCF(RecModel):
+    def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: NGCFConfig | None = None):
+        super().__init__()
+        self.config = cfg = (config or NGCFConfig()).validate()
+        if adj.shape[0] != n_users + n_items:
+            raise ValueError(f"adjacency has {adj.shape[0]} nodes, expected n_users + n_items = {n_users + n_items}")
+        self.adj = adj
+        self.n_users, self.n_items = n_users, n_items
+        self.embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users + n_items, cfg.dim)))
+        width = cfg.layer_dim or cfg.dim
+        dims = [cfg.dim] + [width] * cfg.n_layers
+        self.layers = nn.ModuleList(NGCFLayer(a, b, cfg.leaky_slope) for a, b in zip(dims[:-1], dims[1:]))
+        self.dropout = nn.Dropout(cfg.mess_dropout)
+        self._head = bpr_and_reg
+
+    def _representation(self) -> torch.Tensor:
+        e = self.embedding
+        outs = [e]
+        for layer in self.layers:
+            e = self.dropout(layer(self.adj, e))
+            outs.append(nn.functional.normalize(e, p=2, dim=1))
+        return torch.cat(outs, dim=1)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = self._representation()
+        return rep[: self.n_users], rep[self.n_users:]
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        u_all, i_all = self.forward()
+        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
+        return {"bpr": bpr, "reg": self.config.reg * reg}
+
+    def compile_loss(self) -> None:
+        self._head = maybe_compile(bpr_and_reg)
+
+    def storage_bits(self) -> int:
+        """fp32 of everything ranking is recomputed from: the ego table and the layers' weights and biases
+        (the same convention as LightGCN, whose outputs are recomputed from the stored ego table)."""
+        return 32 * sum(p.numel() for p in self.parameters())
