@@ -13,12 +13,16 @@ from __future__ import annotations
 
 
 from .experiment import Experiment
-from .models import L2QGCN, L2QGCNConfig, LightGCN, LightGCNConfig
+from .models import L2QGCN, L2QGCNConfig, LEGCFConfig, LightGCN, LightGCNConfig, table_lightgcn_factory
+from .models.legcf import ANCHOR_WEIGHTS, legcf_factory
 from .recipes import fast_recipe
+from .train import TrainConfig
 
 __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
-           "L2Q_DIMS", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
-           "l2q_layer_experiments", "l2q_dim_experiments"]
+           "L2Q_DIMS", "L2Q_LR", "L2Q_EPOCHS", "l2q_recipe", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
+           "l2q_layer_experiments", "l2q_dim_experiments", "LEGCF_KS", "LEGCF_SEEDS", "legcf_recipe", "legcf_config",
+           "LEGCF_BASELINES", "LEGCF_NOT_IMPLEMENTED", "legcf_table2_experiments", "legcf_ablation_experiments",
+           "legcf_backbone_experiments"]
 
 L2Q_KS = (20, 40, 60, 80, 100)
 
@@ -76,13 +80,27 @@ def l2q_factory(config: L2QGCNConfig):
     return lambda data, adj: L2QGCN(adj, data.n_users, data.n_items, config)
 
 
+#: L2Q-GCN's learning rate and schedule length on the fast recipe, chosen on MovieLens-1M validation data
+#: (bench/tune_l2q.py; results/bench/tune_l2q_ml-1m_end.json): final validation Recall@20 after 100 cosine
+#: epochs 0.143 / 0.157 / 0.156 / 0.095 for lr 0.003 / 0.01 / 0.03 / 0.1 (LightGCN's 0.1 is far too large for
+#: the binarised model); the curves are flat after about 30 epochs, so 100 epochs are used (a quarter of
+#: LightGCN's 400, which is what makes the ablations and sweeps affordable on a CPU).
+L2Q_LR = 1e-2
+L2Q_EPOCHS = 100
+
+
+def l2q_recipe(epochs: int | None = None) -> TrainConfig:
+    """The fast recipe at L2Q-GCN's validated learning rate and length (see :data:`L2Q_LR`)."""
+    return fast_recipe(select_metric="recall@20", lr=L2Q_LR, epochs=L2Q_EPOCHS if epochs is None else epochs)
+
+
 def _l2q_experiment(ds: str, variant: str, table: str, row: str, cfg: L2QGCNConfig, epochs: int | None,
                     note: str, also: tuple = ()) -> Experiment:
     return Experiment(
         paper="L2Q-GCN", table=table, method=f"L2Q-GCN_{variant}", variant=row, dataset=ds, protocol="paper",
-        model_factory=l2q_factory(cfg), model_config=cfg, train=_recipe(epochs), eval_ks=L2Q_KS, also=also,
-        notes=f"{note}; c = d = {cfg.code_dim}, L = {cfg.n_layers}, lambda = {cfg.reg:g}; fast CPU recipe; best epoch "
-              "on the test set (the authors' protocol)"
+        model_factory=l2q_factory(cfg), model_config=cfg, train=l2q_recipe(epochs), eval_ks=L2Q_KS, also=also,
+        notes=f"{note}; c = d = {cfg.code_dim}, L = {cfg.n_layers}, lambda = {cfg.reg:g}; fast CPU recipe at lr "
+              f"{L2Q_LR:g}, {L2Q_EPOCHS} epochs (validated on ML-1M); best epoch on the test set (the authors' protocol)"
               + ("; annealing: first half of the epochs unquantized, never selected" if cfg.anneal else ""))
 
 
@@ -152,3 +170,87 @@ def for_profile(experiments, profile: str):
             seen.add(key)
             unique.append(e)
     return unique
+
+
+# --------------------------------------------------------------------------- LEGCF (Liang et al., SIGIR'24)
+
+LEGCF_KS = (5, 10, 20)
+LEGCF_SEEDS = (2020, 2021, 2022)
+#: GCN layers per dataset (Sec. 4.1: 3 on Gowalla, 4 on Yelp2020 and Amazon-book)
+LEGCF_LAYERS = {"gowalla": 3, "yelp2020": 4, "amazon-book": 4}
+LEGCF_DATASETS = ("gowalla", "yelp2020", "amazon-book")
+
+
+def legcf_recipe(epochs: int | None = None) -> TrainConfig:
+    """LEGCF's training protocol on this project's fast recipe: 5 negatives per positive (rows of their own),
+    gradient-value clipping at 3, selection on validation NDCG@5 (the code's criterion) under LEGCF's split
+    (``protocol="legcf"``). The learning rate of the fast recipe has not been re-tuned for compositional
+    tables (see the chapter)."""
+    return fast_recipe(sampler="legcf", n_neg=5, grad_clip=3.0, select_metric="ndcg@5",
+                       **({} if epochs is None else {"epochs": epochs}))
+
+
+def legcf_config(dataset: str, **overrides) -> LEGCFConfig:
+    """LEGCF at Sec. 4.1's setting: d = 128, c = 500, t = 2, the dataset's layers and anchor weight w*."""
+    base = {"dim": 128, "n_meta": 500, "t": 2, "n_layers": LEGCF_LAYERS.get(dataset, 3),
+            "anchor_weight": ANCHOR_WEIGHTS.get(dataset, ANCHOR_WEIGHTS["gowalla"])}
+    return LEGCFConfig(**{**base, **overrides})
+
+
+def _legcf_experiment(table: str, method: str, variant: str, ds: str, factory, config, seed_note: str = "",
+                      epochs: int | None = None, also: tuple = ()) -> Experiment:
+    return Experiment(paper="LEGCF", table=table, method=method, variant=variant, dataset=ds, protocol="legcf",
+                      model_factory=factory, model_config=config, train=legcf_recipe(epochs), eval_ks=LEGCF_KS,
+                      also=also, notes=f"LEGCF Sec. 4.1 setting; LEGCF's validation split, selection on validation "
+                                       f"NDCG@5; fast CPU recipe with 5 negatives per positive{seed_note}")
+
+
+LEGCF_BASELINES = (  # (method, variant, table kind, dim, budget)
+    ("UD", "dim=128", "full", 128, None),
+    ("UD", "dim=64", "full", 64, None),
+    ("QR", "", "qr", 128, "legcf"),
+    ("PEP", "", "pep", 128, "legcf"),
+    ("DHE", "", "dhe", 128, "legcf"),
+    ("NimbleTT", "", "tt", 128, "legcf"),
+)
+#: LEGCF Table 2 rows not implemented here (AutoML embedding-dimension search); their cells stay not-run
+LEGCF_NOT_IMPLEMENTED = ("ESAPN", "AutoEmb", "OptEmbed", "CISS")
+
+
+def legcf_table2_experiments(datasets=LEGCF_DATASETS, epochs: int | None = None):
+    """LEGCF Table 2: LEGCF and the parameter-budget baselines under LightGCN (the budget is LEGCF's own
+    #Param, c d + t N), full tables at d = 128 and 64."""
+    out = []
+    for ds in datasets:
+        layers = LEGCF_LAYERS.get(ds, 3)
+        cfg = legcf_config(ds)
+        out.append(_legcf_experiment("Table 2", "LEGCF", "", ds, legcf_factory(cfg), cfg, epochs=epochs, also=(
+            ("Table 3", "assignment_update=on, init=METIS"), ("Table 4", "backbone=LightGCN"))))
+        for method, variant, kind, dim, budget in LEGCF_BASELINES:
+            conf = {"kind": kind, "dim": dim, "n_layers": layers, "budget": budget}
+            out.append(_legcf_experiment("Table 2", method, variant, ds,
+                                         table_lightgcn_factory(kind, dim, layers, budget=budget), conf, epochs=epochs))
+    return out
+
+
+def legcf_ablation_experiments(datasets=LEGCF_DATASETS, epochs: int | None = None):
+    """LEGCF Table 3: assignment update on/off x METIS/random initialisation (on + METIS is Table 2's run)."""
+    out = []
+    for ds in datasets:
+        for update, init in ((False, "metis"), (True, "random"), (False, "random")):
+            cfg = legcf_config(ds, update_assignment=update, init=init)
+            variant = f"assignment_update={'on' if update else 'off'}, init={'METIS' if init == 'metis' else 'random'}"
+            out.append(_legcf_experiment("Table 3", "LEGCF", variant, ds, legcf_factory(cfg), cfg, epochs=epochs))
+    return out
+
+
+def legcf_backbone_experiments(datasets=LEGCF_DATASETS, epochs: int | None = None):
+    """LEGCF Table 4, LightGCN backbone: a full table of LEGCF's size ("UD" of similar size) beside LEGCF
+    (Table 2's run). LEGCF on the NGCF and LR-GCCF backbones is not implemented here: those cells stay not-run."""
+    out = []
+    for ds in datasets:
+        layers = LEGCF_LAYERS.get(ds, 3)
+        conf = {"kind": "full", "dim": 128, "n_layers": layers, "budget": "legcf"}
+        out.append(_legcf_experiment("Table 4", "UD", "backbone=LightGCN", ds,
+                                     table_lightgcn_factory("full", 128, layers, budget="legcf"), conf, epochs=epochs))
+    return out

@@ -94,7 +94,7 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
 
     record = {
         **label,
-        "metrics": {**test_metrics, "storage_bits": float(model.storage_bits())},
+        "metrics": {**test_metrics, "storage_bits": float(model.storage_bits()), "num_params": float(model.num_params())},
         "valid_metrics": None if selection_on_test else result.select_metrics,
         "selection": (f"best {train_cfg.select_metric} on the test split over evaluations every "
                       f"{train_cfg.eval_every} epochs (the paper's protocol)") if selection_on_test else

@@ -308,10 +308,14 @@ def side_by_side(df: pd.DataFrame, index=("dataset", "method", "variant"), metri
     d["cell"] = [m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(d["metric"], d["k"])]
     if metrics is not None:
         d = d[d["cell"].isin(metrics)]
-    wide = d.pivot_table(index=list(index), columns="cell", values=["paper_value", "reproduced"], aggfunc="first",
-                         dropna=False, sort=False)
+    order = list(dict.fromkeys(d["cell"]))
+    wide = d.set_index([*index, "cell"])[["paper_value", "reproduced"]].unstack("cell", sort=False)
     wide = wide.rename(columns={"paper_value": "paper", "reproduced": "ours"}, level=0).swaplevel(0, 1, axis=1)
-    wide = wide.reindex(columns=sorted(wide.columns, key=lambda c: (c[0], c[1] != "paper")))
+    wide = wide.reindex(columns=[(c, side) for c in order for side in ("paper", "ours")])
+    keys = d.drop_duplicates(list(index))[list(index)]
+    first = {v: i for i, v in enumerate(dict.fromkeys(keys[index[0]]))}   # group rows by the first index level
+    keys = keys.sort_values(index[0], key=lambda col: col.map(first), kind="stable")
+    wide = wide.reindex(keys.set_index(list(index)).index)
     status = d.groupby(list(index), sort=False)["status"].agg(lambda s: ",".join(sorted(set(s))))
     wide[("", "status")] = status
     return wide

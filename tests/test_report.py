@@ -238,3 +238,39 @@ def test_paper_numbers_fed_back_reproduce_derived_cells(tmp_path):
         metric = r["metric"]
         tol = 0.012 if metric.endswith("_ratio_vs_lightgcn") else 1.5e-4    # printed rounding (README I2-I4)
         assert r["reproduced"] == pytest.approx(r["paper_value"], abs=tol), r
+
+
+def test_also_aliases_serve_other_tables(tmp_path):
+    """One Table 2 run also fills Table 3's Best row and appendix Tables 4/5 cells it names."""
+    write_record({"paper": "L2Q-GCN", "table": "Table 2", "dataset": "ml-1m", "method": "L2Q-GCN_end",
+                  "variant": "", "protocol": "paper", "seed": 1, "metrics": {"recall@20": 0.2, "ndcg_hits@20": 0.4},
+                  "config": {}, "wall_time_s": 0.0, "epochs": 1, "provenance": PROV,
+                  "also": [["Table 3", "Best"], ["Appendix Table 4", "L=2"], ["Appendix Table 5", "d=256"]]},
+                 "full", results_root=tmp_path)
+    put(tmp_path, table="Table 3", dataset="ml-1m", method="L2Q-GCN_end", variant="w/o TQ", **{"recall@20": 0.15})
+    rows = build_report("full", results_root=tmp_path, data_available=lambda ds: True)
+    assert row(rows, table="Table 2", dataset="ml-1m", method="L2Q-GCN_end", metric="recall", k=20)["reproduced"] == 0.2
+    assert row(rows, table="Table 3", dataset="ml-1m", method="L2Q-GCN_end", variant="Best", metric="recall",
+               k=20)["reproduced"] == 0.2
+    assert row(rows, table="Appendix Table 4", dataset="ml-1m", method="L2Q-GCN_end", variant="L=2",
+               metric="ndcg", k=20)["reproduced"] == 0.4
+    assert row(rows, table="Appendix Table 5", dataset="ml-1m", method="L2Q-GCN_end", variant="d=256",
+               metric="recall", k=20)["reproduced"] == 0.2
+    assert row(rows, table="Appendix Table 5", dataset="ml-1m", method="L2Q-GCN_end", variant="d=64",
+               metric="recall", k=20)["status"] == "not-run"
+    rel = row(rows, table="Table 3", dataset="ml-1m", method="L2Q-GCN_end", variant="w/o TQ",
+              metric="rel_change:recall", k=20)
+    assert rel["reproduced"] == pytest.approx((0.15 - 0.2) / 0.2)
+
+
+def test_side_by_side_keeps_only_existing_rows(rows):
+    from qlib.report import report_frame, side_by_side
+
+    df = report_frame("L2Q-GCN", ["Table 3"], rows=rows)
+    wide = side_by_side(df, metrics=["recall@20", "ndcg@20"])
+    assert len(wide) == len(df[["dataset", "method", "variant"]].drop_duplicates())
+    assert list(wide.columns[:2]) == [("recall@20", "paper"), ("recall@20", "ours")]
+    best = wide.loc[("gowalla", "L2Q-GCN_end", "Best")]
+    assert best[("recall@20", "ours")] == pytest.approx(0.20)
+    assert best[("", "status")] == "not-run,reproduced"   # recall recorded, ndcg not
+    assert df["gap %"].notna().any()

@@ -60,6 +60,10 @@ class RecModel(nn.Module):
         items_t = items.t().contiguous()
         return lambda u: users[u.to(users.device)] @ items_t
 
+    def num_params(self) -> int:
+        """Parameters counted the way the papers' #Param columns count them (default: every trainable number)."""
+        return sum(p.numel() for p in self.parameters())
+
     def storage_bits(self) -> int:
         """Bits of the representation stored for ranking (default: fp32 of what ``forward`` returns)."""
         with torch.no_grad():

@@ -86,6 +86,10 @@ class TableLightGCN(RecModel):
     def selectable(self) -> bool:
         return self.table.selectable
 
+    def num_params(self) -> int:
+        """The table's stored floats (PEP: its non-zeros), as LEGCF's #Param counts them."""
+        return int(self.table.num_params())
+
     def storage_bits(self) -> int:
         return 32 * self.table.num_params() + self.table.extra_bits()
 
