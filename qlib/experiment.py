@@ -140,6 +140,12 @@ def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, dat
     dataset = prof.dataset(exp.dataset)
     label = {**exp.label(), "dataset": dataset, "seed": seed}
     weights = _weights_path(label, profile)
+    last = weights.parent / "last.pt"   # a full run's checkpoint also holds the selected state
+    if not weights.exists() and last.exists():
+        saved = torch.load(last, weights_only=False)
+        if saved.get("state", {}).get("best_state") is not None and saved["state"]["epoch"] >= exp.train.epochs:
+            weights.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(saved["state"]["best_state"], weights)
     record = None
     if weights.exists():
         path = rec.RESULTS_ROOT / profile / f"{rec.record_key(label)}.json"

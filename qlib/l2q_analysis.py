@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 
 from . import record as rec
 from .data import load_dataset
@@ -24,7 +25,7 @@ from .resources import eq14_bits, inference_time, size_on_disk_mib, stored_repre
 from .sampling import TripleSampler
 from .train import seed_everything
 
-__all__ = ["RESOURCE_METHODS", "resource_records", "landscape_record", "roughness"]
+__all__ = ["RESOURCE_METHODS", "resource_records", "landscape_record", "roughness", "lsh_record"]
 
 MIB = 2 ** 20
 
@@ -110,6 +111,37 @@ def landscape_record(exp: Experiment, profile: str = "quick", seed: int = 2020, 
         "notes": "Eq. 11: every user's (item's) layer embeddings shifted by p_u (p_i) times their mean absolute "
                  "entry; the total training loss (L_rec + L_bpr + L2) of a fixed sample of training triples; "
                  "full precision = the same trained model with the quantizer switched to the identity",
+        "provenance": rec.provenance(device=device_name()),
+    }
+    if write:
+        record["_path"] = str(rec.write_record(record, profile))
+    return record
+
+
+def lsh_record(dataset: str, profile: str = "quick", seed: int = 2020, n_bits: int = 128, write: bool = True) -> dict:
+    """Table 2's LSH row: sign codes of random Gaussian projections (``n_bits`` hyperplanes shared by users and
+    items) of the trained LightGCN of the same table (L = 2, d = 128), evaluated like every model."""
+    from .catalog import L2Q_KS, l2q_lightgcn_experiments
+    from .metrics import evaluate
+    from .models import FixedCodes
+    from .train import evaluation_split
+
+    base = l2q_lightgcn_experiments((dataset,))[0]
+    model, data, trained = trained_model(base, profile=profile, seed=seed)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        users, items = model.forward()
+    codes = FixedCodes.from_lsh(users, items, n_bits=n_bits, seed=seed)
+    target, exclude = evaluation_split(data, "test")
+    metrics = evaluate(codes.scorer(), target, exclude, L2Q_KS)
+    record = {
+        "paper": "L2Q-GCN", "table": "Table 2", "dataset": trained["dataset"], "method": "LSH", "variant": "",
+        "protocol": "paper", "seed": seed, "epochs": 0,
+        "metrics": {**metrics, "storage_bits": float(codes.storage_bits()), "num_params": 0.0},
+        "config": {"n_bits": n_bits, "base_record": trained.get("_path"), "base_model": trained["config"]["model"]},
+        "wall_time_s": time.perf_counter() - t0,
+        "notes": f"LSH: {n_bits} random Gaussian hyperplanes (seed {seed}) applied to the trained LightGCN outputs of "
+                 "L2Q-GCN's LightGCN row; no training; the test metrics of those codes (no selection involved)",
         "provenance": rec.provenance(device=device_name()),
     }
     if write:

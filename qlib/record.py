@@ -21,6 +21,7 @@ MB = MiB as printed by L2Q-GCN, ``inference_time`` in seconds, ``users``, ``item
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -109,20 +110,32 @@ def _torch_info(device: str | None) -> tuple[int | None, str]:
     return torch.get_num_threads(), device
 
 
+@functools.lru_cache(maxsize=1)
+def code_state() -> tuple[str | None, bool | None]:
+    """``(git commit, tracked files modified)`` of the repository when this process first asked.
+
+    A process runs the code it imported when it started, so later commits or edits of the working tree
+    must not be attributed to its results: long-running scripts call this once at start-up (after importing
+    everything they use) and every record they write carries that state."""
+    commit = _git("rev-parse", "--verify", "-q", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit or None, (None if status is None else bool(status))
+
+
 def provenance(device: str | None = None) -> dict:
     """Where and with what a result was produced.
 
     Keys: ``git_commit`` (None outside a git repository or before the first commit), ``git_dirty``
-    (tracked files modified; None outside a repository), ``versions`` (python, torch, numpy, scipy,
+    (tracked files modified; None outside a repository) - both as :func:`code_state` first saw them in
+    this process, ``versions`` (python, torch, numpy, scipy,
     pandas, qlib), ``platform``, ``cpu``, ``n_threads``, ``device`` (given, else ``cpu`` or
     ``cuda:<name>``), ``created`` (UTC, ISO 8601).
     """
-    commit = _git("rev-parse", "--verify", "-q", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    commit, dirty = code_state()
     n_threads, device = _torch_info(device)
     return {
-        "git_commit": commit or None,
-        "git_dirty": None if status is None else bool(status),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "versions": {
             "python": platform.python_version(),
             "torch": _version("torch"),

@@ -35,6 +35,8 @@ def groups():
         "l2q-ablation": lambda: catalog.l2q_ablation_experiments(DATASETS),
         "l2q-layers": lambda: catalog.l2q_layer_experiments(DATASETS),
         "l2q-dims": lambda: catalog.l2q_dim_experiments(DATASETS),
+        "l2q-baselines": lambda: catalog.l2q_baseline_experiments(DATASETS),
+        "l2q-lsh": lambda: [_lsh(ds) for ds in DATASETS],
         "l2q-resources": lambda: [_resources(ds) for ds in DATASETS],
         "l2q-landscape": lambda: [_landscape(catalog.l2q_experiments(("ml-1m",), ("end",))[0])],
     }
@@ -47,6 +49,16 @@ def _resources(dataset: str):
         rows = resource_records(dataset, profile="full", seed=seed)
         return f"resources {dataset}: " + ", ".join(
             f"{r['method']} {r['metrics']['embedding_size']:.2f} MiB {r['metrics']['inference_time']:.1f} s" for r in rows)
+    job.dataset = dataset
+    return job
+
+
+def _lsh(dataset: str):
+    def job(seed: int, force: bool) -> str:
+        from qlib.l2q_analysis import lsh_record
+
+        r = lsh_record(dataset, profile="full", seed=seed)
+        return f"LSH {dataset}: recall@20 {r['metrics']['recall@20']:.4f} -> {r['_path']}"
     job.dataset = dataset
     return job
 
@@ -77,7 +89,12 @@ def main(argv=None) -> int:
         return 0
     import torch
 
+    import qlib.l2q_analysis  # noqa: F401  (everything a job may import lazily, imported now)
     from qlib.experiment import run_experiment
+    from qlib.record import code_state
+
+    commit, dirty = code_state()   # the code this process runs; every record it writes names it
+    print(f"running the code of commit {commit}{' (with uncommitted changes)' if dirty else ''}", flush=True)
 
     if args.threads:
         torch.set_num_threads(args.threads)

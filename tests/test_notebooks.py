@@ -13,6 +13,7 @@ NOTEBOOKS = list_notebooks()
 def test_the_book_has_its_notebooks():
     names = [p.stem for p in NOTEBOOKS]
     assert names[:3] == ["00_datasets", "01_lightgcn", "02_training_speed"] and "90_report" in names
+    assert {"10_l2q_gcn", "11_l2q_gcn_ablations", "20_legcf"} <= set(names)
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +38,20 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         assert set(summary["live"]) == {"fast", "paper"}
     if nb.stem == "90_report":
         assert summary["cells"] >= 700 and set(summary["status"]) <= {"reproduced", "missing-data", "not-run"}
+    if nb.stem == "10_l2q_gcn":
+        assert [r["method"] for r in summary["live"]] == ["LightGCN", "L2Q-GCN_end", "L2Q-GCN_anl"]
+        sizes = {r["method"]: r["size MiB (file)"] for r in summary["resources"]}
+        assert 10.0 < sizes["LightGCN"] / sizes["L2Q-GCN_end"] < 10.7      # 32 / (L+1) less the file headers
+        assert sizes["L2Q-GCN_end"] < sizes["L2Q-GCN_anl"] < sizes["LightGCN"]
+        assert {r["table"] for r in summary["table2"]} == {"Table 2"}
+    if nb.stem == "11_l2q_gcn_ablations":
+        assert {(r["table"], r["variant"]) for r in summary["live"]} >= {
+            ("Table 3", "w/o TQ"), ("Table 3", "w/o AT"), ("Appendix Table 4", "L=1"), ("Appendix Table 5", "d=128")}
+        scape = summary["landscape_metrics"]
+        assert scape["roughness_quantized"] > scape["roughness_full_precision"] >= 0
+    if nb.stem == "20_legcf":
+        live = {(r["table"], r["method"], r["variant"]): r for r in summary["live"]}
+        assert len(live) == 11
+        legcf = live[("Table 2", "LEGCF", "")]
+        assert legcf["#param"] == 500 * 128 + 2 * (3372 + 4813)   # c d + t N, the paper's count
+        assert len(summary["fig3"]) == 20
