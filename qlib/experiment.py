@@ -31,9 +31,8 @@ ModelFactory = Callable[[Any, torch.Tensor], RecModel]
 
 
 def device_name() -> str:
-    """Human-readable description of where torch runs."""
-    if torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name(0)}"
+    """Where training and evaluation run: the trainer places models and graphs on the CPU (a GPU, if any,
+    is not used yet), so this names the CPU and its torch thread count."""
     return f"cpu ({torch.get_num_threads()} threads)"
 
 

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..compiling import maybe_compile
 from ..propagation import combine_layers, propagate
 from ..quantizers import sign_ste
-from .base import RecModel
-from .lightgcn import bpr_and_reg
+from .lightgcn import EgoBPRModel
 
 __all__ = ["HashNetConfig", "HashNet", "continuation_beta"]
 
@@ -62,7 +60,7 @@ class HashNetConfig:
         return self
 
 
-class HashNet(RecModel):
+class HashNet(EgoBPRModel):
     def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: HashNetConfig | None = None):
         super().__init__()
         self.config = cfg = (config or HashNetConfig()).validate()
@@ -75,7 +73,6 @@ class HashNet(RecModel):
         nn.init.xavier_uniform_(self.hash_layer.weight)
         nn.init.zeros_(self.hash_layer.bias)
         self.register_buffer("beta", torch.tensor(cfg.beta_init))
-        self._head = bpr_and_reg
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         cfg = self.config
@@ -91,14 +88,6 @@ class HashNet(RecModel):
         x = self.hash_inputs()
         rep = torch.tanh(self.beta * x) if self.training else sign_ste(x)
         return rep[: self.n_users], rep[self.n_users:]
-
-    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        u_all, i_all = self.forward()
-        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
-        return {"bpr": bpr, "reg": self.config.reg * reg}
-
-    def compile_loss(self) -> None:
-        self._head = maybe_compile(bpr_and_reg)
 
     def storage_bits(self) -> int:
         """N d bits: one sign code per node is all that ranking reads."""

@@ -10,7 +10,7 @@ from ..propagation import combine_layers, propagate
 from ..compiling import maybe_compile
 from .base import RecModel, bpr_loss, l2_reg
 
-__all__ = ["LightGCNConfig", "LightGCN", "bpr_and_reg"]
+__all__ = ["LightGCNConfig", "LightGCN", "EgoBPRModel", "bpr_and_reg"]
 
 
 def bpr_and_reg(u_all: torch.Tensor, i_all: torch.Tensor, ego: torch.Tensor, n_users: int,
@@ -19,6 +19,23 @@ def bpr_and_reg(u_all: torch.Tensor, i_all: torch.Tensor, ego: torch.Tensor, n_u
     u, p, n = u_all[users], i_all[pos], i_all[neg]
     reg = l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg])
     return bpr_loss((u * p).sum(1), (u * n).sum(1)), reg
+
+
+class EgoBPRModel(RecModel):
+    """The loss shared by models ranked by their ``forward()`` output that keep an ego table
+    ``self.embedding`` (LightGCN, NGCF, HashNet): BPR on the batch's representations plus
+    ``config.reg`` times LightGCN's L2 term on its ego rows; the per-triple part can be compiled."""
+
+    _head = staticmethod(bpr_and_reg)
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        u_all, i_all = self.forward()
+        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
+        return {"bpr": bpr, "reg": self.config.reg * reg}
+
+    def compile_loss(self) -> None:
+        """Compile the dense per-triple part of the loss (a training-speed lever; see qlib.compiling)."""
+        self._head = maybe_compile(bpr_and_reg)
 
 
 @dataclass
@@ -32,7 +49,7 @@ class LightGCNConfig:
     init_std: float = 0.1
 
 
-class LightGCN(RecModel):
+class LightGCN(EgoBPRModel):
     def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: LightGCNConfig | None = None):
         super().__init__()
         self.config = config or LightGCNConfig()
@@ -41,21 +58,11 @@ class LightGCN(RecModel):
         if adj.shape[0] != n_users + n_items:
             raise ValueError(f"adjacency has {adj.shape[0]} nodes, expected n_users + n_items = {n_users + n_items}")
         self.embedding = nn.Parameter(torch.randn(n_users + n_items, self.config.dim) * self.config.init_std)
-        self._head = bpr_and_reg
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         layers = propagate(self.adj, self.embedding, self.config.n_layers)
         out = combine_layers(layers, self.config.combine)
         return out[: self.n_users], out[self.n_users:]
-
-    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        u_all, i_all = self.forward()
-        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
-        return {"bpr": bpr, "reg": self.config.reg * reg}
-
-    def compile_loss(self) -> None:
-        """Compile the dense per-triple part of the loss (a training-speed lever; see qlib.compiling)."""
-        self._head = maybe_compile(bpr_and_reg)
 
     def storage_bits(self) -> int:
         """One fp32 table of ego embeddings (what LightGCN stores; outputs are recomputed)."""

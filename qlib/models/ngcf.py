@@ -25,10 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..compiling import maybe_compile
 from ..graph import sym_spmm
-from .base import RecModel
-from .lightgcn import bpr_and_reg
+from .lightgcn import EgoBPRModel
 
 __all__ = ["NGCFConfig", "NGCF"]
 
@@ -73,7 +71,7 @@ class NGCFLayer(nn.Module):
         return nn.functional.leaky_relu(self.w1(side + e) + self.w2(side * e), self.slope)
 
 
-class NGCF(RecModel):
+class NGCF(EgoBPRModel):
     def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: NGCFConfig | None = None):
         super().__init__()
         self.config = cfg = (config or NGCFConfig()).validate()
@@ -86,7 +84,6 @@ class NGCF(RecModel):
         dims = [cfg.dim] + [width] * cfg.n_layers
         self.layers = nn.ModuleList(NGCFLayer(a, b, cfg.leaky_slope) for a, b in zip(dims[:-1], dims[1:]))
         self.dropout = nn.Dropout(cfg.mess_dropout)
-        self._head = bpr_and_reg
 
     def _representation(self) -> torch.Tensor:
         e = self.embedding
@@ -99,14 +96,6 @@ class NGCF(RecModel):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         rep = self._representation()
         return rep[: self.n_users], rep[self.n_users:]
-
-    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        u_all, i_all = self.forward()
-        bpr, reg = self._head(u_all, i_all, self.embedding, self.n_users, users, pos, neg)
-        return {"bpr": bpr, "reg": self.config.reg * reg}
-
-    def compile_loss(self) -> None:
-        self._head = maybe_compile(bpr_and_reg)
 
     def storage_bits(self) -> int:
         """fp32 of everything ranking is recomputed from: the ego table and the layers' weights and biases
