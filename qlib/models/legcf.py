@@ -74,6 +74,7 @@ from ..assignment import (
     metis_partition,
     update_assignment,
 )
+from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
 from ..propagation import combine_layers, propagate
 from .base import RecModel, bpr_loss
@@ -138,6 +139,21 @@ class LEGCFConfig:
             raise ValueError("the dataset has no users or items")
 
 
+def legcf_head(h: torch.Tensor, ego: torch.Tensor, bias: torch.Tensor | None, n_users: int, users: torch.Tensor,
+               pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(BPR, unweighted L2) of a batch: scores h_u . h_i (+ b_i; b_u and b_0 cancel in the difference), and
+    the code's L2 form sum ||ego||^2 / B over the composed ego rows of u, i+ and i- (no 1/2)."""
+    pi, ni = n_users + pos, n_users + neg
+    u = h[users]
+    pos_s = (u * h[pi]).sum(1)
+    neg_s = (u * h[ni]).sum(1)
+    if bias is not None:
+        pos_s = pos_s + bias[pi]
+        neg_s = neg_s + bias[ni]
+    reg = (ego[users].pow(2).sum() + ego[pi].pow(2).sum() + ego[ni].pow(2).sum()) / users.shape[0]
+    return bpr_loss(pos_s, neg_s), reg
+
+
 class LEGCF(RecModel):
     """LEGCF on a dataset ``data`` (anything with ``.train`` (n_users x n_items CSR), ``.n_users``, ``.n_items``).
 
@@ -150,6 +166,7 @@ class LEGCF(RecModel):
 
     def __init__(self, data: Any, config: LEGCFConfig | None = None, parts: np.ndarray | None = None):
         super().__init__()
+        self._head = legcf_head
         self.config = cfg = config or LEGCFConfig()
         self.n_users, self.n_items = int(data.n_users), int(data.n_items)
         n = self.n_users + self.n_items
@@ -210,17 +227,15 @@ class LEGCF(RecModel):
         return h[: self.n_users], h[self.n_users:n]
 
     # ------------------------------------------------------------------------------ loss and scores
-    def _bias(self, nodes: torch.Tensor) -> torch.Tensor | float:
-        return self.node_bias[nodes] if self.config.bias else 0.0
-
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
         ego, h = self._propagate()
-        pi, ni = self.n_users + pos, self.n_users + neg
-        u = h[users]
-        pos_s = (u * h[pi]).sum(1) + self._bias(pi)
-        neg_s = (u * h[ni]).sum(1) + self._bias(ni)  # b_u and b_0 cancel in the difference
-        reg = (ego[users].pow(2).sum() + ego[pi].pow(2).sum() + ego[ni].pow(2).sum()) / users.shape[0]
-        return {"bpr": bpr_loss(pos_s, neg_s), "reg": self.config.reg * reg}
+        bias = self.node_bias if self.config.bias else None
+        bpr, reg = self._head(h, ego, bias, self.n_users, users, pos, neg)
+        return {"bpr": bpr, "reg": self.config.reg * reg}
+
+    def compile_loss(self) -> None:
+        """Compile the per-triple part of the loss (gathers, scores, softplus, L2; see qlib.compiling)."""
+        self._head = maybe_compile(legcf_head)
 
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
