@@ -35,6 +35,8 @@ def groups():
         "l2q-ablation": lambda: catalog.l2q_ablation_experiments(DATASETS),
         "l2q-layers": lambda: catalog.l2q_layer_experiments(DATASETS),
         "l2q-dims": lambda: catalog.l2q_dim_experiments(DATASETS),
+        "l2q-clean": lambda: (catalog.l2q_lightgcn_experiments(DATASETS, protocols=("clean",))
+                              + catalog.l2q_experiments(DATASETS, protocols=("clean",))),
         "l2q-baselines": lambda: catalog.l2q_baseline_experiments(DATASETS),
         "l2q-lsh": lambda: [_lsh(ds) for ds in DATASETS],
         "l2q-resources": lambda: [_resources(ds) for ds in DATASETS],
