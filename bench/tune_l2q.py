@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--dim", type=int, default=None, help="c = d (default: the paper's per-dataset value)")
     p.add_argument("--lrs", type=float, nargs="+", default=[0.1, 0.01])
     p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the fast recipe's")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--smoke", action="store_true", help="embedded dataset, 2 epochs (tests)")
     p.add_argument("--out", type=Path, default=None)
@@ -60,15 +61,18 @@ def main(argv=None) -> int:
     for lr in args.lrs:
         train = fast_recipe(lr=lr, epochs=epochs, eval_every=1 if args.smoke else 10, select_split="valid",
                             progress=False, compile=not args.smoke)
+        if args.batch_size:
+            train = replace(train, batch_size=args.batch_size)
+        key = f"lr={lr:g}" + (f",batch={train.batch_size}" if args.batch_size else "")
         seed_everything(2020)
         model = L2QGCN(adj, data.n_users, data.n_items, cfg)
         t0 = time.perf_counter()
         res = fit(model, data, train)
-        result["runs"][f"lr={lr:g}"] = {
-            "lr": lr, "epochs": epochs, "best_epoch": res.best_epoch, "best_valid": res.select_metrics,
+        result["runs"][key] = {
+            "lr": lr, "epochs": epochs, "batch_size": train.batch_size, "best_epoch": res.best_epoch, "best_valid": res.select_metrics,
             "final_valid_recall@20": [r for r in res.history if "valid_recall@20" in r][-1]["valid_recall@20"],
             "history": res.history, "wall_time_s": time.perf_counter() - t0}
-        print(f"lr {lr:g}: best valid recall@20 {res.best_value:.4f} at epoch {res.best_epoch}", flush=True)
+        print(f"{key}: best valid recall@20 {res.best_value:.4f} at epoch {res.best_epoch}", flush=True)
     result.update({"dataset": dataset, "variant": args.variant, "model": asdict(cfg), "protocol": "clean",
                    "recipe": "fast_recipe with the learning rate varied", "provenance": provenance(device=device_name())})
     write_json(result, path)
