@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true")
     p.add_argument("--list", action="store_true")
     p.add_argument("--datasets", nargs="*", default=None, help="only these datasets (e.g. to split a group across processes)")
+    p.add_argument("--methods", nargs="*", default=None, help="only these methods (e.g. L2Q-GCN_end)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     table = groups()
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown group {name!r}; choose from {', '.join(table)}")
         for exp in table[name]():
             if args.datasets and exp.dataset not in args.datasets:
+                continue
+            if args.methods and getattr(exp, "method", None) not in args.methods:
                 continue
             t0 = time.perf_counter()
             if callable(exp):
