@@ -137,13 +137,15 @@ def _binary_csr(indptr: np.ndarray, indices: np.ndarray, n_items: int) -> sp.csr
 
 
 def cache_root() -> Path:
-    """Cache root: ``QLIB_CACHE_DIR`` if set, else ``pooch.os_cache("qlib")``."""
+    """Cache root: ``QLIB_CACHE_DIR`` if set, else the user cache folder of ``qlib`` (the folder
+    ``pooch.os_cache("qlib")`` names, taken from platformdirs directly: importing pooch, which is only
+    needed to download, pulls in ``tqdm.auto`` and its widget warning in notebooks)."""
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env).expanduser()
-    import pooch
+    import platformdirs
 
-    return Path(pooch.os_cache("qlib"))
+    return Path(platformdirs.user_cache_dir("qlib")).expanduser()
 
 
 def _shared_data_dir() -> Path:
