@@ -6,6 +6,7 @@ notebook's last cell) writes the numbers other pages and tests need as JSON besi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,14 +28,35 @@ def list_notebooks(only: str | None = None) -> list[Path]:
     return [p for p in books if only is None or only in p.stem]
 
 
+#: the kernel's matplotlib backend: inline, so figures land in the executed notebook whatever the
+#: caller's ``MPLBACKEND`` (a headless ``MPLBACKEND=Agg`` would otherwise reach the kernel and drop them)
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
+
+
+@contextlib.contextmanager
+def _kernel_env(**values: str):
+    """Environment variables set for kernels started inside the block, restored afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute_notebook(src: Path, dst: Path, parameters: dict[str, Any], timeout_s: int | None = None) -> Path:
     """Run ``src`` with papermill, injecting ``parameters`` into its ``parameters`` cell; write to ``dst``."""
     import papermill as pm
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3",
-                        cwd=str(src.parent), progress_bar=False, log_output=False,
-                        execution_timeout=timeout_s)
+    with _kernel_env(MPLBACKEND=KERNEL_MPLBACKEND):
+        pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3",
+                            cwd=str(src.parent), progress_bar=False, log_output=False,
+                            execution_timeout=timeout_s)
     return dst
 
 

@@ -1,6 +1,8 @@
 """Every notebook of the book executes headless at the smoke profile, and records what it shows."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from qlib.notebooks import execute_notebook, list_notebooks, load_summary
@@ -8,6 +10,8 @@ from qlib.notebooks import execute_notebook, list_notebooks, load_summary
 pytestmark = pytest.mark.notebooks
 
 NOTEBOOKS = list_notebooks()
+#: notebooks whose smoke run draws figures, and how many at least
+FIGURES = {"01_lightgcn": 1, "10_l2q_gcn": 3, "11_l2q_gcn_ablations": 2, "20_legcf": 3}
 
 
 def test_the_book_has_its_notebooks():
@@ -27,6 +31,10 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
     execute_notebook(nb, executed / nb.name, {"PROFILE": "smoke", "OUTPUT_DIR": str(executed)}, timeout_s=600)
     summary = load_summary(executed, nb.stem)
     assert summary["profile"] == "smoke"
+    if nb.stem in FIGURES:   # figures must reach the executed notebook (the book shows nothing else)
+        cells = json.loads((executed / nb.name).read_text())["cells"]
+        images = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
+        assert images >= FIGURES[nb.stem], f"{nb.stem}: {images} figures"
     if nb.stem == "00_datasets":
         mini = summary["counted"]["gowalla-mini"]
         assert (mini["users"], mini["items"], mini["interactions"]) == (3372, 4813, 108858)
