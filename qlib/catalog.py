@@ -15,7 +15,7 @@ from __future__ import annotations
 from .experiment import Experiment
 from .models import L2QGCN, L2QGCNConfig, LEGCFConfig, LightGCN, LightGCNConfig, table_lightgcn_factory
 from .models.legcf import ANCHOR_WEIGHTS, legcf_factory
-from .recipes import fast_recipe
+from .recipes import FAST_BATCH_SIZE, fast_recipe
 from .train import TrainConfig
 
 __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
@@ -225,15 +225,22 @@ LEGCF_SEEDS = (2020, 2021, 2022)
 #: GCN layers per dataset (Sec. 4.1: 3 on Gowalla, 4 on Yelp2020 and Amazon-book)
 LEGCF_LAYERS = {"gowalla": 3, "yelp2020": 4, "amazon-book": 4}
 LEGCF_DATASETS = ("gowalla", "yelp2020", "amazon-book")
+LEGCF_N_NEG = 5   # negatives per positive in LEGCF's code
 
 
 def legcf_recipe(epochs: int | None = None) -> TrainConfig:
     """LEGCF's training protocol on this project's fast recipe: 5 negatives per positive (rows of their own),
     gradient-value clipping at 3, selection on validation NDCG@5 (the code's criterion) under LEGCF's split
-    (``protocol="legcf"``). The learning rate of the fast recipe has not been re-tuned for compositional
-    tables (see the chapter)."""
-    return fast_recipe(sampler="legcf", n_neg=5, grad_clip=3.0, select_metric="ndcg@5",
-                       **({} if epochs is None else {"epochs": epochs}))
+    (``protocol="legcf"``).
+
+    The batch is the fast recipe's 262,144 *positives*, i.e. 5 x 262,144 = 1,310,720 rows, so that an epoch
+    (one positive per training interaction, five rows each) takes as many Adam steps as LightGCN's fast
+    recipe, whose learning rate and cosine schedule are kept. This scaling is a rule, not a tuning: the
+    learning rate has not been re-tuned for compositional tables (see the chapter). On the 2-core CPU it
+    halves an epoch's cost on Gowalla against batches of 262,144 rows (about 9 s against 20 s per epoch on
+    one thread, d = 128)."""
+    return fast_recipe(sampler="legcf", n_neg=LEGCF_N_NEG, grad_clip=3.0, select_metric="ndcg@5",
+                       batch_size=FAST_BATCH_SIZE * LEGCF_N_NEG, **({} if epochs is None else {"epochs": epochs}))
 
 
 def legcf_config(dataset: str, **overrides) -> LEGCFConfig:

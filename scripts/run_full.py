@@ -21,11 +21,12 @@ if str(REPO) not in sys.path:
 
 
 DATASETS = ("ml-1m", "gowalla", "yelp2018")
+LEGCF_DATASETS = ("gowalla",)   # the only LEGCF dataset whose training split is held here
 
 
 def groups():
     """Group name -> function returning the experiments (or analysis jobs: callables) to run in order."""
-    from qlib import catalog
+    from qlib import catalog, legcf_analysis
 
     return {
         "lightgcn-paper": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",)),
@@ -41,6 +42,10 @@ def groups():
         "l2q-lsh": lambda: [_lsh(ds) for ds in DATASETS],
         "l2q-resources": lambda: [_resources(ds) for ds in DATASETS],
         "l2q-landscape": lambda: [_landscape(catalog.l2q_experiments(("ml-1m",), ("end",))[0])],
+        "legcf-table2": lambda: catalog.legcf_table2_experiments(LEGCF_DATASETS),
+        "legcf-ablation": lambda: catalog.legcf_ablation_experiments(LEGCF_DATASETS),
+        "legcf-backbone": lambda: catalog.legcf_backbone_experiments(LEGCF_DATASETS),
+        "legcf-sensitivity": lambda: legcf_analysis.sensitivity_experiments(LEGCF_DATASETS),
     }
 
 
