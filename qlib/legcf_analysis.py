@@ -3,6 +3,8 @@
 - :func:`training_snapshots`: Fig. 2, t-SNE of sampled meta-embeddings and of entities anchored to them at
   three stages (initialisation, end of pre-training, after the assignment-update stage), each with the
   test NDCG@20 / Recall@20 of the model at that stage; recorded like a run (table "Figure 2").
+- :func:`assignment_weights`: Fig. 3, the average assignment weight of sampled meta-embeddings at
+  initialisation and in the trained model (the Table 2 run's selected weights); recorded (table "Figure 3").
 - :func:`sensitivity_experiments`: Fig. 4, LEGCF with one hyperparameter changed at a time (t, m, w*, c);
   the default point of every sweep is Table 2's LEGCF run and is not run again.
 - :func:`sensitivity_frame`: Fig. 4's points from the records (Figure 4 runs plus the Table 2 default).
@@ -28,6 +30,7 @@ from .train import evaluation_split, fit, learning_rate, seed_everything
 
 __all__ = [
     "SENSITIVITY_GRID",
+    "assignment_weights",
     "SNAPSHOT_STAGES",
     "sensitivity_experiments",
     "sensitivity_frame",
@@ -230,6 +233,73 @@ def training_snapshots(exp: Experiment, profile: str = "quick", seed: int = 2020
                   f"random_state {seed}) per panel of E_meta rows and composed layer-0 embeddings, scaled to "
                   f"[-1, 1]; test metrics of the model at each panel{note_sampling}"),
         "provenance": launched,
+    }
+    if write:
+        record["_path"] = str(rec.write_record(record, profile))
+    return record
+
+
+# ----------------------------------------------------------------------------------------- Figure 3
+def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020, n_sampled: int = 20,
+                       write: bool = True) -> dict:
+    """Fig. 3 for the LEGCF experiment ``exp``: the average assignment weight of ``n_sampled`` meta-embeddings
+    at initialisation and in the trained model.
+
+    The paper's definition (caption of Fig. 3): the weight meta-embedding j receives, averaged over *all* N
+    users and items, i.e. the column mean of S (zeros included), hence the small magnitudes. The average over
+    the entities that do use j (the non-zeros of column j) and the number of those entities are kept as well.
+    The trained model is the run's selected state (:func:`qlib.experiment.trained_model`: this machine's saved
+    weights, or trained now); the initial S is rebuilt from the seed exactly as the run built it. The
+    meta-embeddings are sampled with ``numpy.random.default_rng(seed)`` among all c. Returns the record
+    (paper "LEGCF", table "Figure 3"; ``points`` holds one row per sampled meta-embedding), written to
+    ``results/<profile>/`` when ``write``."""
+    from .experiment import trained_model
+    from .models.legcf import LEGCF
+
+    t0 = time.perf_counter()
+    model, data, source = trained_model(exp, profile=profile, seed=seed)
+    if not isinstance(model, LEGCF):
+        raise TypeError(f"assignment_weights needs a LEGCF experiment, got a {type(model).__name__}")
+    seed_everything(seed)
+    initial = exp.model_factory(data, build_norm_adj(data.train))
+    c = model.config.n_meta
+    n = data.n_users + data.n_items
+    if not 1 <= n_sampled <= c:
+        raise ValueError(f"n_sampled must be in [1, c={c}], got {n_sampled}")
+    metas = np.sort(np.random.default_rng(seed).choice(c, n_sampled, replace=False))
+
+    def columns(m) -> tuple[np.ndarray, np.ndarray]:
+        idx, val = m.assignment()
+        sums = np.bincount(idx.ravel(), weights=val.ravel(), minlength=c)
+        users = np.bincount(idx.ravel(), weights=(val.ravel() != 0), minlength=c)
+        return sums, users
+
+    (s0, n0), (s1, n1) = columns(initial), columns(model)
+    points = [{"meta": int(j), "initial": float(s0[j] / n), "final": float(s1[j] / n),
+               "initial_among_users": float(s0[j] / n0[j]) if n0[j] else 0.0,
+               "final_among_users": float(s1[j] / n1[j]) if n1[j] else 0.0,
+               "initial_users": int(n0[j]), "final_users": int(n1[j])} for j in metas]
+    anchors0, anchors1 = initial.assignment()[0][:, 0], model.assignment()[0][:, 0]
+
+    def top_share(sums: np.ndarray, k: int = 10) -> float:
+        return float(np.sort(sums)[::-1][:k].sum() / sums.sum()) if sums.sum() > 0 else 0.0
+
+    metrics = {"anchor_changed_frac": float((anchors0 != anchors1).mean()), "n_updates": float(model.n_updates),
+               "top10_weight_share_initial": top_share(s0), "top10_weight_share_final": top_share(s1),
+               "unused_meta_frac_initial": float((n0 == 0).mean()), "unused_meta_frac_final": float((n1 == 0).mean())}
+    record = {
+        **exp.label(), "table": "Figure 3", "method": "LEGCF", "variant": "", "dataset": data.name, "seed": seed,
+        "epochs": (source or {}).get("epochs"), "best_epoch": (source or {}).get("best_epoch"),
+        "metrics": metrics, "points": points,
+        "config": {"model": _plain(model.config), "n_sampled": n_sampled, "n_entities": n,
+                   "source_record": {k: source.get(k) for k in ("paper", "table", "method", "variant", "dataset",
+                                                                 "seed", "best_epoch", "epochs")} if source else None},
+        "wall_time_s": time.perf_counter() - t0,
+        "notes": ("Fig. 3: column means of S over all N users and items (the paper's caption), for "
+                  f"{n_sampled} meta-embeddings sampled with seed {seed}, at initialisation (rebuilt from the seed) "
+                  "and in the run's selected state; also the mean over the entities using each meta-embedding, "
+                  "and the share of the total weight held by the 10 heaviest of all c meta-embeddings"),
+        "provenance": rec.provenance(device=device_name()),
     }
     if write:
         record["_path"] = str(rec.write_record(record, profile))

@@ -46,6 +46,8 @@ def groups():
         "legcf-ablation": lambda: catalog.legcf_ablation_experiments(LEGCF_DATASETS),
         "legcf-backbone": lambda: catalog.legcf_backbone_experiments(LEGCF_DATASETS),
         "legcf-sensitivity": lambda: legcf_analysis.sensitivity_experiments(LEGCF_DATASETS),
+        "legcf-fig3": lambda: [_legcf_fig3(ds) for ds in LEGCF_DATASETS],
+        "legcf-fig2": lambda: [_legcf_fig2(ds) for ds in LEGCF_DATASETS],
     }
 
 
@@ -77,6 +79,32 @@ def _landscape(exp):
         r = landscape_record(exp, profile="full", seed=seed)
         return f"landscape {exp.dataset} {exp.method}: {r['metrics']} -> {r['_path']}"
     job.dataset = exp.dataset
+    return job
+
+
+def _legcf_table2_run(dataset: str):
+    from qlib import catalog
+
+    return next(e for e in catalog.legcf_table2_experiments((dataset,)) if e.method == "LEGCF")
+
+
+def _legcf_fig3(dataset: str):
+    def job(seed: int, force: bool) -> str:
+        from qlib.legcf_analysis import assignment_weights
+
+        r = assignment_weights(_legcf_table2_run(dataset), profile="full", seed=seed)
+        return f"LEGCF Fig. 3 {dataset}: {r['metrics']} -> {r['_path']}"
+    job.dataset = dataset
+    return job
+
+
+def _legcf_fig2(dataset: str):
+    def job(seed: int, force: bool) -> str:
+        from qlib.legcf_analysis import training_snapshots
+
+        r = training_snapshots(_legcf_table2_run(dataset), profile="full", seed=seed, group_by="initial")
+        return f"LEGCF Fig. 2 {dataset}: {r['metrics']} -> {r['_path']}"
+    job.dataset = dataset
     return job
 
 

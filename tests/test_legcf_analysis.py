@@ -212,3 +212,39 @@ def test_sensitivity_frame_merges_the_table2_default():
 def test_sensitivity_frame_warns_on_different_run_lengths():
     with pytest.warns(UserWarning, match="not comparable"):
         la.sensitivity_frame([_rec("Table 2", "", 2020, 0.1, 0.2, epochs=400), _rec("Figure 4", "t=3", 2020, 0.1, 0.2)])
+
+
+# ------------------------------------------------------------------------------------------- Figure 3
+def test_assignment_weights_are_column_means_of_s(monkeypatch):
+    import qlib.experiment as experiment_mod
+
+    exp = _experiment()
+    data = synthetic_dataset(protocol="clean")
+    seed_everything(5)
+    model = exp.model_factory(data, build_norm_adj(data.train))
+    fit(model, data, replace(TRAIN, seed=5, select_split="valid"))
+    assert int(model.n_updates) > 0
+    monkeypatch.setattr(experiment_mod, "trained_model", lambda e, profile, seed: (model, data, {"seed": seed}))
+
+    r = la.assignment_weights(exp, profile="quick", seed=5, n_sampled=4, write=False)
+    record_mod.validate_record(r)
+    assert (r["table"], r["method"], r["seed"]) == ("Figure 3", "LEGCF", 5)
+    n = data.n_users + data.n_items
+    idx, val = model.assignment()
+    dense = np.zeros((n, MODEL.n_meta))
+    np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), idx.ravel()), val.ravel())
+    metas = [p["meta"] for p in r["points"]]
+    assert len(metas) == 4 and metas == sorted(set(metas))
+    for p in r["points"]:
+        assert p["final"] == pytest.approx(dense[:, p["meta"]].mean())   # the paper's average over all N
+        used = dense[:, p["meta"]] != 0
+        assert p["final_users"] == used.sum()
+        assert p["final_among_users"] == pytest.approx(dense[used, p["meta"]].mean() if used.any() else 0.0)
+    # the initial S is rebuilt from the seed: its anchors are the ones the trained model started from
+    seed_everything(5)
+    initial = exp.model_factory(data, build_norm_adj(data.train))
+    assert np.array_equal(initial.assignment()[0][:, 0], model.anchor_init.numpy())
+    assert r["metrics"]["anchor_changed_frac"] == pytest.approx(
+        float((model.anchor_init.numpy() != idx[:, 0]).mean()))
+    with pytest.raises(ValueError, match="n_sampled"):
+        la.assignment_weights(exp, profile="quick", seed=5, n_sampled=MODEL.n_meta + 1, write=False)

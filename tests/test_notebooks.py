@@ -65,6 +65,7 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         legcf = live[("Table 2", "LEGCF", "")]
         assert legcf["#param"] == 500 * 128 + 2 * (3372 + 4813)   # c d + t N, the paper's count
         assert len(summary["fig3"]) == 20
+        assert all(0 <= r["initial"] <= 1 and 0 <= r["final"] <= 1 and r["final_users"] >= 0 for r in summary["fig3"])
         fig2 = summary["fig2_metrics"]
         assert 0 <= fig2["ndcg@20_init"] < fig2["ndcg@20_update"] and 0 < fig2["anchor_changed_frac"] < 1
         changed = [r for r in summary["fig4"] if not r["default"]]
