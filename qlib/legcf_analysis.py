@@ -5,6 +5,8 @@
   test NDCG@20 / Recall@20 of the model at that stage; recorded like a run (table "Figure 2").
 - :func:`assignment_weights`: Fig. 3, the average assignment weight of sampled meta-embeddings at
   initialisation and in the trained model (the Table 2 run's selected weights); recorded (table "Figure 3").
+- :func:`stage_curves`: each LEGCF run's validation curve split at the end of pre-training, and what the
+  assignment updates did to it (not a paper figure; it explains Table 3 here).
 - :func:`sensitivity_experiments`: Fig. 4, LEGCF with one hyperparameter changed at a time (t, m, w*, c);
   the default point of every sweep is Table 2's LEGCF run and is not run again.
 - :func:`sensitivity_frame`: Fig. 4's points from the records (Figure 4 runs plus the Table 2 default).
@@ -34,6 +36,8 @@ __all__ = [
     "SNAPSHOT_STAGES",
     "sensitivity_experiments",
     "sensitivity_frame",
+    "stage_curves",
+    "update_fidelity",
     "training_snapshots",
 ]
 
@@ -284,7 +288,8 @@ def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020
     def top_share(sums: np.ndarray, k: int = 10) -> float:
         return float(np.sort(sums)[::-1][:k].sum() / sums.sum()) if sums.sum() > 0 else 0.0
 
-    metrics = {"anchor_changed_frac": float((anchors0 != anchors1).mean()), "n_updates": float(model.n_updates),
+    fidelity = {f"update_{k}": v for k, v in update_fidelity(model).items()}
+    metrics = {**fidelity, "anchor_changed_frac": float((anchors0 != anchors1).mean()), "n_updates": float(model.n_updates),
                "top10_weight_share_initial": top_share(s0), "top10_weight_share_final": top_share(s1),
                "unused_meta_frac_initial": float((n0 == 0).mean()), "unused_meta_frac_final": float((n1 == 0).mean())}
     record = {
@@ -298,12 +303,88 @@ def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020
         "notes": ("Fig. 3: column means of S over all N users and items (the paper's caption), for "
                   f"{n_sampled} meta-embeddings sampled with seed {seed}, at initialisation (rebuilt from the seed) "
                   "and in the run's selected state; also the mean over the entities using each meta-embedding, "
-                  "and the share of the total weight held by the 10 heaviest of all c meta-embeddings"),
+                  "and the share of the total weight held by the 10 heaviest of all c meta-embeddings; update_* "
+                  "metrics: how faithful one more assignment update would be from the trained state "
+                  "(qlib.legcf_analysis.update_fidelity)"),
         "provenance": rec.provenance(device=device_name()),
     }
     if write:
         record["_path"] = str(rec.write_record(record, profile))
     return record
+
+
+def update_fidelity(model, batch_rows: int = 16384) -> dict[str, float]:
+    """How faithful one assignment update would be from ``model``'s current state (a LEGCF model).
+
+    The update solves S H_meta = H_full in the least-squares, minimum-norm sense (S = H_full H_meta^+) and
+    keeps each row's t largest values. Reported: the relative residual ||S H_meta - H_full||_F / ||H_full||_F
+    of the dense solution and of the top-t one (negative kept values clamped to 0, as the model does); the
+    share of the dense rows' squared norm that the t kept values hold; and the norm of the composed layer-0
+    embeddings E_hat = S E_meta under the top-t S relative to the model's current E_hat (a value far below 1
+    means the update shrinks every entity's embedding)."""
+    import torch
+
+    with torch.no_grad():
+        _, h = model._propagate()
+        n = model.n_users + model.n_items
+        h_full, h_meta = h[:n], h[n:]
+        pinv = torch.linalg.pinv(h_meta)
+        t = model.config.t
+        res_dense = res_top = kept = total = new_norm = 0.0
+        for start in range(0, n, batch_rows):
+            hb = h_full[start:start + batch_rows]
+            s_b = hb @ pinv
+            vals, idx = torch.topk(s_b, t, dim=1)
+            vals = vals.clamp_min(0.0)
+            top = torch.zeros_like(s_b).scatter_(1, idx, vals)
+            res_dense += float(((s_b @ h_meta - hb) ** 2).sum())
+            res_top += float(((top @ h_meta - hb) ** 2).sum())
+            kept += float((vals ** 2).sum())
+            total += float((s_b ** 2).sum())
+            new_norm += float(((top @ model.meta) ** 2).sum())
+        ref = float((h_full ** 2).sum())
+        cur_norm = float((model._ego() ** 2).sum())
+    return {"residual_dense": (res_dense / ref) ** 0.5 if ref > 0 else float("nan"),
+            "residual_top_t": (res_top / ref) ** 0.5 if ref > 0 else float("nan"),
+            "top_t_norm_share": kept / total if total > 0 else float("nan"),
+            "ego_norm_ratio": (new_norm / cur_norm) ** 0.5 if cur_norm > 0 else float("nan")}
+
+
+# ------------------------------------------------------------------------------- the two stages of a run
+def stage_curves(records: Iterable[dict], metric: str = "ndcg@5"):
+    """Validation ``metric`` of LEGCF runs around the end of pre-training, from the records' learning curves.
+
+    Returns ``(curves, summary)``: ``curves`` has one row per evaluation (table, variant, dataset, seed,
+    epoch, value, stage "pretrain" | "update"); ``summary`` one row per run with P (the epoch pre-training
+    ends: the model config's ``pretrain_epochs``, else half the run), whether S is updated, the value at the
+    last evaluation of pre-training, at the first evaluation after it, the best after it and the last one.
+    Records without validation evaluations (selection on test) or of other models are skipped."""
+    import pandas as pd
+
+    key = f"valid_{metric}"
+    curve_rows, summary_rows = [], []
+    for r in records:
+        if r.get("paper") != "LEGCF" or r.get("method") != "LEGCF" or "history" not in r:
+            continue
+        model_cfg = (r.get("config") or {}).get("model") or {}
+        epochs = int(((r.get("config") or {}).get("train") or {}).get("epochs") or r.get("epochs") or 0)
+        p = model_cfg.get("pretrain_epochs")
+        p = int(p) if p is not None else epochs // 2
+        points = [(int(h["epoch"]), float(h[key])) for h in r["history"] if key in h]
+        if not points:
+            continue
+        label = {"table": r.get("table"), "variant": r.get("variant", ""), "dataset": r.get("dataset"),
+                 "seed": r.get("seed")}
+        curve_rows += [{**label, "epoch": e, metric: v, "stage": "pretrain" if e <= p else "update"}
+                       for e, v in points]
+        before = [v for e, v in points if e <= p]
+        after = [v for e, v in points if e > p]
+        summary_rows.append({**label, "P": p, "updates": bool(model_cfg.get("update_assignment", True)),
+                             "end of pre-training": before[-1] if before else np.nan,
+                             "first after P": after[0] if after else np.nan,
+                             "best after P": max(after) if after else np.nan,
+                             "last": points[-1][1]})
+    return pd.DataFrame(curve_rows), pd.DataFrame(summary_rows)
 
 
 # ----------------------------------------------------------------------------------------- Figure 4

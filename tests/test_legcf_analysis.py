@@ -248,3 +248,44 @@ def test_assignment_weights_are_column_means_of_s(monkeypatch):
         float((model.anchor_init.numpy() != idx[:, 0]).mean()))
     with pytest.raises(ValueError, match="n_sampled"):
         la.assignment_weights(exp, profile="quick", seed=5, n_sampled=MODEL.n_meta + 1, write=False)
+
+
+# --------------------------------------------------------------------------- the two stages of a run
+def test_stage_curves_split_at_the_end_of_pretraining():
+    hist = [{"epoch": e, "loss_bpr": 0.1, **({"valid_ndcg@5": v} if v is not None else {})}
+            for e, v in [(1, None), (2, 0.10), (3, None), (4, 0.20), (5, None), (6, 0.05), (7, None), (8, 0.15)]]
+    base = {"paper": "LEGCF", "method": "LEGCF", "table": "Table 2", "variant": "", "dataset": "gowalla", "seed": 1,
+            "history": hist, "epochs": 8, "config": {"model": {"pretrain_epochs": None, "update_assignment": True},
+                                                     "train": {"epochs": 8}}}
+    fixed_p = {**base, "table": "Table 3", "variant": "off",
+               "config": {"model": {"pretrain_epochs": 2, "update_assignment": False}, "train": {"epochs": 8}}}
+    other = {**base, "method": "UD"}
+    curves, summary = la.stage_curves([base, fixed_p, other])
+    assert len(summary) == 2 and len(curves) == 8
+    a = summary.iloc[0]
+    assert a["P"] == 4 and a["updates"]                          # half the run
+    assert (a["end of pre-training"], a["first after P"], a["best after P"], a["last"]) == (0.20, 0.05, 0.15, 0.15)
+    b = summary.iloc[1]
+    assert b["P"] == 2 and not b["updates"] and b["end of pre-training"] == 0.10 and b["best after P"] == 0.20
+    assert list(curves[curves.table == "Table 2"].stage) == ["pretrain", "pretrain", "update", "update"]
+
+
+def test_update_fidelity_matches_a_dense_reference():
+    import torch
+
+    data = synthetic_dataset(protocol="clean")
+    seed_everything(2)
+    model = LEGCF(data, replace(MODEL, n_meta=4, dim=8, t=2))   # c < d: H_meta^+ is a left inverse
+    f = la.update_fidelity(model, batch_rows=7)                 # row blocks must not change the result
+    with torch.no_grad():
+        _, h = model._propagate()
+        n = data.n_users + data.n_items
+        s_dense = h[:n] @ torch.linalg.pinv(h[n:])
+        vals, idx = torch.topk(s_dense, 2, dim=1)
+        top = torch.zeros_like(s_dense).scatter_(1, idx, vals.clamp_min(0))
+        ref = torch.linalg.norm(h[:n])
+        assert f["residual_dense"] == pytest.approx(float(torch.linalg.norm(s_dense @ h[n:] - h[:n]) / ref), rel=1e-4)
+        assert f["residual_top_t"] == pytest.approx(float(torch.linalg.norm(top @ h[n:] - h[:n]) / ref), rel=1e-4)
+        assert f["ego_norm_ratio"] == pytest.approx(float(torch.linalg.norm(top @ model.meta) / torch.linalg.norm(model._ego())), rel=1e-4)
+    assert 0 < f["top_t_norm_share"] <= 1
+    assert f["residual_dense"] <= f["residual_top_t"] + 1e-6

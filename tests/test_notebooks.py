@@ -11,7 +11,7 @@ pytestmark = pytest.mark.notebooks
 
 NOTEBOOKS = list_notebooks()
 #: notebooks whose smoke run draws figures, and how many at least
-FIGURES = {"01_lightgcn": 1, "10_l2q_gcn": 3, "11_l2q_gcn_ablations": 2, "20_legcf": 3}
+FIGURES = {"01_lightgcn": 1, "10_l2q_gcn": 3, "11_l2q_gcn_ablations": 2, "20_legcf": 4}
 
 
 def test_the_book_has_its_notebooks():
@@ -66,6 +66,9 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         assert legcf["#param"] == 500 * 128 + 2 * (3372 + 4813)   # c d + t N, the paper's count
         assert len(summary["fig3"]) == 20
         assert all(0 <= r["initial"] <= 1 and 0 <= r["final"] <= 1 and r["final_users"] >= 0 for r in summary["fig3"])
+        stages = {(r["table"], r["variant"]): r for r in summary["stages_live"]}
+        assert stages[("Table 2", "")]["updates"] and not stages[("Table 3", "assignment_update=off, init=METIS")]["updates"]
+        assert all(0 <= r["end of pre-training"] <= 1 and r["P"] >= 0 for r in summary["stages_live"])
         fig2 = summary["fig2_metrics"]
         assert 0 <= fig2["ndcg@20_init"] < fig2["ndcg@20_update"] and 0 < fig2["anchor_changed_frac"] < 1
         changed = [r for r in summary["fig4"] if not r["default"]]
