@@ -38,6 +38,7 @@ __all__ = [
     "sensitivity_frame",
     "stage_curves",
     "update_fidelity",
+    "fidelity_record",
     "training_snapshots",
 ]
 
@@ -348,6 +349,36 @@ def update_fidelity(model, batch_rows: int = 16384) -> dict[str, float]:
             "residual_top_t": (res_top / ref) ** 0.5 if ref > 0 else float("nan"),
             "top_t_norm_share": kept / total if total > 0 else float("nan"),
             "ego_norm_ratio": (new_norm / cur_norm) ** 0.5 if cur_norm > 0 else float("nan")}
+
+
+def fidelity_record(exp: Experiment, profile: str = "quick", seed: int = 2020, write: bool = True) -> dict:
+    """:func:`update_fidelity` of the trained model of the LEGCF experiment ``exp`` (its selected state, see
+    :func:`qlib.experiment.trained_model`), recorded as table "Update fidelity" with ``exp``'s variant. For a
+    run whose S was never updated (``assignment_update=off``), it says what the first update would do."""
+    from .experiment import trained_model
+    from .models.legcf import LEGCF
+
+    t0 = time.perf_counter()
+    model, data, source = trained_model(exp, profile=profile, seed=seed)
+    if not isinstance(model, LEGCF):
+        raise TypeError(f"fidelity_record needs a LEGCF experiment, got a {type(model).__name__}")
+    metrics = {**update_fidelity(model), "n_updates": float(model.n_updates)}
+    record = {
+        **exp.label(), "table": "Update fidelity", "dataset": data.name, "seed": seed,
+        "source_table": exp.table,
+        "epochs": (source or {}).get("epochs"), "best_epoch": (source or {}).get("best_epoch"),
+        "metrics": metrics,
+        "config": {"model": _plain(model.config), "source_record": {k: (source or {}).get(k) for k in (
+            "paper", "table", "method", "variant", "dataset", "seed", "best_epoch", "epochs")}},
+        "wall_time_s": time.perf_counter() - t0,
+        "notes": ("what one assignment update (Eqs. 14-16) would do from the run's selected state: relative "
+                  "residuals of the dense and top-t solutions, the norm share the top-t values keep, and the "
+                  "norm of the new E_hat relative to the current one (qlib.legcf_analysis.update_fidelity)"),
+        "provenance": rec.provenance(device=device_name()),
+    }
+    if write:
+        record["_path"] = str(rec.write_record(record, profile))
+    return record
 
 
 # ------------------------------------------------------------------------------- the two stages of a run

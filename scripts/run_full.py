@@ -48,6 +48,9 @@ def groups():
         "legcf-sensitivity": lambda: legcf_analysis.sensitivity_experiments(LEGCF_DATASETS),
         "legcf-fig3": lambda: [_legcf_fig3(ds) for ds in LEGCF_DATASETS],
         "legcf-fig2": lambda: [_legcf_fig2(ds) for ds in LEGCF_DATASETS],
+        "legcf-fidelity": lambda: [_legcf_fidelity(e) for e in (catalog.legcf_table2_experiments(LEGCF_DATASETS)
+                                                                 + catalog.legcf_ablation_experiments(LEGCF_DATASETS))
+                                   if e.method == "LEGCF"],
     }
 
 
@@ -95,6 +98,23 @@ def _legcf_fig3(dataset: str):
         r = assignment_weights(_legcf_table2_run(dataset), profile="full", seed=seed)
         return f"LEGCF Fig. 3 {dataset}: {r['metrics']} -> {r['_path']}"
     job.dataset = dataset
+    return job
+
+
+def _legcf_fidelity(exp):
+    def job(seed: int, force: bool) -> str:
+        from qlib.experiment import RUNS_ROOT
+        from qlib.legcf_analysis import fidelity_record
+        from qlib.record import RESULTS_ROOT, record_key
+
+        key = record_key({**exp.label(), "seed": seed})
+        finished = (RESULTS_ROOT / "full" / f"{key}.json").exists() and (RUNS_ROOT / "full" / key).exists()
+        if not finished:   # an analysis of finished runs on this machine: it never trains or resumes one
+            return f"update fidelity {exp.table} {exp.variant or 'LEGCF'}: no finished run on this machine"
+        r = fidelity_record(exp, profile="full", seed=seed)
+        return f"update fidelity {exp.table} {exp.variant or 'LEGCF'}: {r['metrics']}"
+    job.dataset = exp.dataset
+    job.method = exp.method
     return job
 
 

@@ -289,3 +289,19 @@ def test_update_fidelity_matches_a_dense_reference():
         assert f["ego_norm_ratio"] == pytest.approx(float(torch.linalg.norm(top @ model.meta) / torch.linalg.norm(model._ego())), rel=1e-4)
     assert 0 < f["top_t_norm_share"] <= 1
     assert f["residual_dense"] <= f["residual_top_t"] + 1e-6
+
+
+def test_fidelity_record(monkeypatch):
+    import qlib.experiment as experiment_mod
+
+    exp = _experiment()
+    data = synthetic_dataset(protocol="clean")
+    seed_everything(5)
+    model = exp.model_factory(data, build_norm_adj(data.train))
+    monkeypatch.setattr(experiment_mod, "trained_model",
+                        lambda e, profile, seed: (model, data, {"epochs": 4, "best_epoch": 3}))
+    r = la.fidelity_record(exp, profile="quick", seed=5, write=False)
+    record_mod.validate_record(r)
+    assert (r["table"], r["source_table"], r["epochs"]) == ("Update fidelity", "Table 2", 4)
+    assert r["metrics"]["n_updates"] == 0
+    assert set(la.update_fidelity(model)) <= set(r["metrics"])

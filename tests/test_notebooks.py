@@ -69,6 +69,8 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         stages = {(r["table"], r["variant"]): r for r in summary["stages_live"]}
         assert stages[("Table 2", "")]["updates"] and not stages[("Table 3", "assignment_update=off, init=METIS")]["updates"]
         assert all(0 <= r["end of pre-training"] <= 1 and r["P"] >= 0 for r in summary["stages_live"])
+        assert summary["fidelity"] and all(0 < r["top_t_norm_share"] <= 1 and r["residual_top_t"] >= 0
+                                           for r in summary["fidelity"])
         fig2 = summary["fig2_metrics"]
         assert 0 <= fig2["ndcg@20_init"] < fig2["ndcg@20_update"] and 0 < fig2["anchor_changed_frac"] < 1
         changed = [r for r in summary["fig4"] if not r["default"]]
