@@ -91,11 +91,23 @@ def _legcf_table2_run(dataset: str):
     return next(e for e in catalog.legcf_table2_experiments((dataset,)) if e.method == "LEGCF")
 
 
+def _finished_here(exp, seed: int) -> bool:
+    """A full-profile run of ``exp`` is recorded and its weights or checkpoint are on this machine."""
+    from qlib.experiment import RUNS_ROOT
+    from qlib.record import RESULTS_ROOT, record_key
+
+    key = record_key({**exp.label(), "seed": seed})
+    return (RESULTS_ROOT / "full" / f"{key}.json").exists() and (RUNS_ROOT / "full" / key).exists()
+
+
 def _legcf_fig3(dataset: str):
     def job(seed: int, force: bool) -> str:
         from qlib.legcf_analysis import assignment_weights
 
-        r = assignment_weights(_legcf_table2_run(dataset), profile="full", seed=seed)
+        exp = _legcf_table2_run(dataset)
+        if not _finished_here(exp, seed):   # an analysis of a finished run: it never trains or resumes one
+            return f"LEGCF Fig. 3 {dataset}: Table 2's LEGCF run (seed {seed}) is not finished on this machine"
+        r = assignment_weights(exp, profile="full", seed=seed)
         return f"LEGCF Fig. 3 {dataset}: {r['metrics']} -> {r['_path']}"
     job.dataset = dataset
     return job
@@ -103,13 +115,9 @@ def _legcf_fig3(dataset: str):
 
 def _legcf_fidelity(exp):
     def job(seed: int, force: bool) -> str:
-        from qlib.experiment import RUNS_ROOT
         from qlib.legcf_analysis import fidelity_record
-        from qlib.record import RESULTS_ROOT, record_key
 
-        key = record_key({**exp.label(), "seed": seed})
-        finished = (RESULTS_ROOT / "full" / f"{key}.json").exists() and (RUNS_ROOT / "full" / key).exists()
-        if not finished:   # an analysis of finished runs on this machine: it never trains or resumes one
+        if not _finished_here(exp, seed):   # an analysis of a finished run: it never trains or resumes one
             return f"update fidelity {exp.table} {exp.variant or 'LEGCF'}: no finished run on this machine"
         r = fidelity_record(exp, profile="full", seed=seed)
         return f"update fidelity {exp.table} {exp.variant or 'LEGCF'}: {r['metrics']}"
