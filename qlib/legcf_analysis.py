@@ -244,6 +244,39 @@ def training_snapshots(exp: Experiment, profile: str = "quick", seed: int = 2020
     return record
 
 
+# ------------------------------------------------------------------- analyses of a trained LEGCF run
+_SOURCE_KEYS = ("paper", "table", "method", "variant", "dataset", "seed", "best_epoch", "epochs")
+
+
+def _trained_legcf(exp: Experiment, profile: str, seed: int, who: str):
+    """``(model, data, source record or {})`` for the selected state of the LEGCF experiment ``exp``."""
+    from .experiment import trained_model
+    from .models.legcf import LEGCF
+
+    model, data, source = trained_model(exp, profile=profile, seed=seed)
+    if not isinstance(model, LEGCF):
+        raise TypeError(f"{who} needs a LEGCF experiment, got a {type(model).__name__}")
+    return model, data, source or {}
+
+
+def _analysis_record(label: dict, model, data, seed: int, source: dict, metrics: dict, config: dict,
+                     notes: str, t0: float, profile: str, write: bool, **extra) -> dict:
+    """The record of an analysis of a trained run (written to ``results/<profile>/`` when ``write``)."""
+    record = {
+        **label, "dataset": data.name, "seed": seed, **extra,
+        "epochs": source.get("epochs"), "best_epoch": source.get("best_epoch"),
+        "metrics": metrics,
+        "config": {"model": _plain(model.config), **config,
+                   "source_record": {k: source.get(k) for k in _SOURCE_KEYS}},
+        "wall_time_s": time.perf_counter() - t0,
+        "notes": notes,
+        "provenance": rec.provenance(device=device_name()),
+    }
+    if write:
+        record["_path"] = str(rec.write_record(record, profile))
+    return record
+
+
 # ----------------------------------------------------------------------------------------- Figure 3
 def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020, n_sampled: int = 20,
                        write: bool = True) -> dict:
@@ -258,19 +291,14 @@ def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020
     meta-embeddings are sampled with ``numpy.random.default_rng(seed)`` among all c. Returns the record
     (paper "LEGCF", table "Figure 3"; ``points`` holds one row per sampled meta-embedding), written to
     ``results/<profile>/`` when ``write``."""
-    from .experiment import trained_model
-    from .models.legcf import LEGCF
-
     t0 = time.perf_counter()
-    model, data, source = trained_model(exp, profile=profile, seed=seed)
-    if not isinstance(model, LEGCF):
-        raise TypeError(f"assignment_weights needs a LEGCF experiment, got a {type(model).__name__}")
-    seed_everything(seed)
-    initial = exp.model_factory(data, build_norm_adj(data.train))
+    model, data, source = _trained_legcf(exp, profile, seed, "assignment_weights")
     c = model.config.n_meta
     n = data.n_users + data.n_items
     if not 1 <= n_sampled <= c:
         raise ValueError(f"n_sampled must be in [1, c={c}], got {n_sampled}")
+    seed_everything(seed)
+    initial = exp.model_factory(data, build_norm_adj(data.train))
     metas = np.sort(np.random.default_rng(seed).choice(c, n_sampled, replace=False))
 
     def columns(m) -> tuple[np.ndarray, np.ndarray]:
@@ -293,25 +321,15 @@ def assignment_weights(exp: Experiment, profile: str = "quick", seed: int = 2020
     metrics = {**fidelity, "anchor_changed_frac": float((anchors0 != anchors1).mean()), "n_updates": float(model.n_updates),
                "top10_weight_share_initial": top_share(s0), "top10_weight_share_final": top_share(s1),
                "unused_meta_frac_initial": float((n0 == 0).mean()), "unused_meta_frac_final": float((n1 == 0).mean())}
-    record = {
-        **exp.label(), "table": "Figure 3", "method": "LEGCF", "variant": "", "dataset": data.name, "seed": seed,
-        "epochs": (source or {}).get("epochs"), "best_epoch": (source or {}).get("best_epoch"),
-        "metrics": metrics, "points": points,
-        "config": {"model": _plain(model.config), "n_sampled": n_sampled, "n_entities": n,
-                   "source_record": {k: source.get(k) for k in ("paper", "table", "method", "variant", "dataset",
-                                                                 "seed", "best_epoch", "epochs")} if source else None},
-        "wall_time_s": time.perf_counter() - t0,
-        "notes": ("Fig. 3: column means of S over all N users and items (the paper's caption), for "
-                  f"{n_sampled} meta-embeddings sampled with seed {seed}, at initialisation (rebuilt from the seed) "
-                  "and in the run's selected state; also the mean over the entities using each meta-embedding, "
-                  "and the share of the total weight held by the 10 heaviest of all c meta-embeddings; update_* "
-                  "metrics: how faithful one more assignment update would be from the trained state "
-                  "(qlib.legcf_analysis.update_fidelity)"),
-        "provenance": rec.provenance(device=device_name()),
-    }
-    if write:
-        record["_path"] = str(rec.write_record(record, profile))
-    return record
+    notes = ("Fig. 3: column means of S over all N users and items (the paper's caption), for "
+             f"{n_sampled} meta-embeddings sampled with seed {seed}, at initialisation (rebuilt from the seed) "
+             "and in the run's selected state; also the mean over the entities using each meta-embedding, "
+             "and the share of the total weight held by the 10 heaviest of all c meta-embeddings; update_* "
+             "metrics: how faithful one more assignment update would be from the trained state "
+             "(qlib.legcf_analysis.update_fidelity)")
+    return _analysis_record({**exp.label(), "table": "Figure 3", "method": "LEGCF", "variant": ""}, model, data,
+                            seed, source, metrics, {"n_sampled": n_sampled, "n_entities": n}, notes, t0, profile,
+                            write, points=points)
 
 
 def update_fidelity(model, batch_rows: int = 16384) -> dict[str, float]:
@@ -355,30 +373,14 @@ def fidelity_record(exp: Experiment, profile: str = "quick", seed: int = 2020, w
     """:func:`update_fidelity` of the trained model of the LEGCF experiment ``exp`` (its selected state, see
     :func:`qlib.experiment.trained_model`), recorded as table "Update fidelity" with ``exp``'s variant. For a
     run whose S was never updated (``assignment_update=off``), it says what the first update would do."""
-    from .experiment import trained_model
-    from .models.legcf import LEGCF
-
     t0 = time.perf_counter()
-    model, data, source = trained_model(exp, profile=profile, seed=seed)
-    if not isinstance(model, LEGCF):
-        raise TypeError(f"fidelity_record needs a LEGCF experiment, got a {type(model).__name__}")
+    model, data, source = _trained_legcf(exp, profile, seed, "fidelity_record")
     metrics = {**update_fidelity(model), "n_updates": float(model.n_updates)}
-    record = {
-        **exp.label(), "table": "Update fidelity", "dataset": data.name, "seed": seed,
-        "source_table": exp.table,
-        "epochs": (source or {}).get("epochs"), "best_epoch": (source or {}).get("best_epoch"),
-        "metrics": metrics,
-        "config": {"model": _plain(model.config), "source_record": {k: (source or {}).get(k) for k in (
-            "paper", "table", "method", "variant", "dataset", "seed", "best_epoch", "epochs")}},
-        "wall_time_s": time.perf_counter() - t0,
-        "notes": ("what one assignment update (Eqs. 14-16) would do from the run's selected state: relative "
-                  "residuals of the dense and top-t solutions, the norm share the top-t values keep, and the "
-                  "norm of the new E_hat relative to the current one (qlib.legcf_analysis.update_fidelity)"),
-        "provenance": rec.provenance(device=device_name()),
-    }
-    if write:
-        record["_path"] = str(rec.write_record(record, profile))
-    return record
+    notes = ("what one assignment update (Eqs. 14-16) would do from the run's selected state: relative "
+             "residuals of the dense and top-t solutions, the norm share the top-t values keep, and the "
+             "norm of the new E_hat relative to the current one (qlib.legcf_analysis.update_fidelity)")
+    return _analysis_record({**exp.label(), "table": "Update fidelity"}, model, data, seed, source, metrics, {},
+                            notes, t0, profile, write, source_table=exp.table)
 
 
 # ------------------------------------------------------------------------------- the two stages of a run
