@@ -236,9 +236,7 @@ def legcf_recipe(epochs: int | None = None) -> TrainConfig:
     The batch is the fast recipe's 262,144 *positives*, i.e. 5 x 262,144 = 1,310,720 rows, so that an epoch
     (one positive per training interaction, five rows each) takes as many Adam steps as LightGCN's fast
     recipe, whose learning rate and cosine schedule are kept. This scaling is a rule, not a tuning: the
-    learning rate has not been re-tuned for compositional tables (see the chapter). On the 2-core CPU it
-    halves an epoch's cost on Gowalla against batches of 262,144 rows (about 9 s against 20 s per epoch on
-    one thread, d = 128)."""
+    learning rate has not been re-tuned for compositional tables (see the chapter)."""
     return fast_recipe(sampler="legcf", n_neg=LEGCF_N_NEG, grad_clip=3.0, select_metric="ndcg@5",
                        batch_size=FAST_BATCH_SIZE * LEGCF_N_NEG, **({} if epochs is None else {"epochs": epochs}))
 
