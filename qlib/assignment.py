@@ -257,7 +257,7 @@ def assignment_matrix(indices, values, n_meta: int) -> sp.csr_matrix:
 
 
 def expanded_adjacency(adj: sp.spmatrix, indices, values, n_meta: int,
-                       device: str | torch.device = "cpu") -> torch.Tensor:
+                       device: str | torch.device = "cpu", self_loops: bool = False) -> torch.Tensor:
     """D^{-1/2} A' D^{-1/2} with A' = [[A, S], [S^T, 0]] (Eqs. 5, 7), a symmetric (N + c)-square torch CSR.
 
     The S block carries the assignment *weights*, as in the paper (Eq. 5 embeds S itself, and D is the
@@ -266,6 +266,7 @@ def expanded_adjacency(adj: sp.spmatrix, indices, values, n_meta: int,
     block: the paper's 0/1 adjacency of Eq. 2, or LEGCF's code's already normalised LightGCN matrix.
     Negative weights are rejected (the paper's S is non-negative and D^{-1/2} needs positive degrees).
     The result is usable with :func:`qlib.propagation.propagate` / :func:`qlib.graph.sym_spmm`.
+    ``self_loops=True`` normalises A' + I (every entity and meta-embedding node keeps itself; LR-GCCF).
     """
     adj = sp.csr_matrix(adj, dtype=np.float32)
     n = adj.shape[0]
@@ -277,4 +278,4 @@ def expanded_adjacency(adj: sp.spmatrix, indices, values, n_meta: int,
     if s.nnz and s.data.min() < 0:
         raise ValueError("assignment weights must be non-negative to build A' (clamp them first)")
     expanded = sp.bmat([[adj, s], [s.T, None]], format="csr", dtype=np.float32)
-    return to_torch_csr(normalize_symmetric(expanded), device)
+    return to_torch_csr(normalize_symmetric(expanded, self_loops), device)

@@ -28,9 +28,13 @@ def bipartite_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_it
     return adj
 
 
-def normalize_symmetric(adj: sp.spmatrix) -> sp.csr_matrix:
-    """D^{-1/2} A D^{-1/2}; isolated nodes keep a zero row (no division by zero)."""
+def normalize_symmetric(adj: sp.spmatrix, self_loops: bool = False) -> sp.csr_matrix:
+    """D^{-1/2} A D^{-1/2}; isolated nodes keep a zero row (no division by zero).
+
+    ``self_loops=True`` normalises A + I instead, (D + I)^{-1/2} (A + I) (D + I)^{-1/2} (GCN / LR-GCCF)."""
     adj = sp.csr_matrix(adj, dtype=np.float32)
+    if self_loops:
+        adj = (adj + sp.identity(adj.shape[0], dtype=np.float32, format="csr")).tocsr()
     deg = np.asarray(adj.sum(axis=1)).ravel()
     with np.errstate(divide="ignore"):
         d_inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(deg), 0.0).astype(np.float32)
@@ -55,12 +59,13 @@ def to_torch_csr(mat: sp.csr_matrix, device: str | torch.device = "cpu") -> torc
         )
 
 
-def build_norm_adj(train: sp.csr_matrix, device: str | torch.device = "cpu") -> torch.Tensor:
-    """LightGCN's symmetric normalised adjacency of a (n_users x n_items) interaction matrix, as torch CSR."""
+def build_norm_adj(train: sp.csr_matrix, device: str | torch.device = "cpu", self_loops: bool = False) -> torch.Tensor:
+    """LightGCN's symmetric normalised adjacency of a (n_users x n_items) interaction matrix, as torch CSR
+    (``self_loops=True``: of A + I, as LR-GCCF propagates)."""
     coo = sp.coo_matrix(train)
     n_users, n_items = train.shape
     adj = bipartite_adjacency(coo.row, coo.col, n_users, n_items)
-    return to_torch_csr(normalize_symmetric(adj), device)
+    return to_torch_csr(normalize_symmetric(adj, self_loops), device)
 
 
 class _SymmetricSpMM(torch.autograd.Function):

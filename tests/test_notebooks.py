@@ -61,7 +61,8 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         assert scape["roughness_quantized"] > scape["roughness_full_precision"] >= 0
     if nb.stem == "20_legcf":
         live = {(r["table"], r["method"], r["variant"]): r for r in summary["live"]}
-        assert len(live) == 10
+        assert len(live) == 14
+        assert {v for (t, m, v) in live if t == "Table 4"} == {"backbone=LightGCN", "backbone=NGCF", "backbone=LR-GCCF"}
         legcf = live[("Table 2", "LEGCF", "")]
         assert legcf["#param"] == 500 * 128 + 2 * (3372 + 4813)   # c d + t N, the paper's count
         assert len(summary["fig3"]) == 20

@@ -50,6 +50,13 @@ the paper; every code choice the paper does not have is a switch.
     biases are not counted; :meth:`LEGCF.num_params` counts that way. :meth:`LEGCF.storage_bits` counts
     what is stored: fp32 codebook, fp32 weights plus ceil(log2 c)-bit ids for S, fp32 biases when on.
 14. Eq. 9 reads H_full <- H[:, N:]; the intended split (rows :N) is used.
+15. Other backbones (Table 4, Sec. 4.5: "appropriate dimension aggregation techniques" feed the propagated
+    embeddings to the update; nothing more is said). ``backbone="ngcf" | "lrgccf"`` propagates
+    H(0) = [E_hat ; E_meta] over A' with NGCF's or LR-GCCF's layers (:mod:`qlib.models.backbones`; LR-GCCF's
+    A' + I normalised) and H is that backbone's own layer aggregation, the concatenation of its L + 1 layer
+    outputs, which the update uses as is (H_full H_meta^+ needs no particular width). The backbones' layer
+    weights are trained by gradient, are not in the paper's #Param (:meth:`LEGCF.num_params`) and are in
+    :meth:`LEGCF.storage_bits`. Updates run with dropout off (``eval`` mode).
 Training-recipe choices (5 negatives per positive, batch 2048, Adam 1e-3, gradient-value clip 3) belong to
 :class:`qlib.train.TrainConfig` (``sampler="legcf", n_neg=5, grad_clip=3``), not to the model.
 """
@@ -76,7 +83,7 @@ from ..assignment import (
 )
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
-from ..propagation import combine_layers, propagate
+from .backbones import BACKBONES, make_backbone
 from .base import RecModel, bpr_loss
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
@@ -112,6 +119,7 @@ class LEGCFConfig:
     update_batch_rows: int = 16384     # row block of Eq. 16
     seed: int | None = None            # init draws and METIS; None: torch.initial_seed()
     metis_cache_dir: str | None = None
+    backbone: str = "lightgcn"         # Table 4: "lightgcn" | "ngcf" | "lrgccf"
 
     def validate(self, n_nodes: int | None = None) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -133,6 +141,8 @@ class LEGCFConfig:
             raise ValueError(f"unknown adj_block {self.adj_block!r}; choose one of {ADJ_BLOCKS}")
         if self.meta_init not in META_INITS:
             raise ValueError(f"unknown meta_init {self.meta_init!r}; choose one of {META_INITS}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
         if self.update_batch_rows < 1:
             raise ValueError(f"update_batch_rows must be >= 1, got {self.update_batch_rows}")
         if n_nodes is not None and n_nodes < 1:
@@ -191,6 +201,7 @@ class LEGCF(RecModel):
         if cfg.bias:
             self.node_bias = nn.Parameter(torch.randn(n))  # torch.nn.Embedding's N(0, 1), as torchfm's
             self.global_bias = nn.Parameter(torch.zeros(()))
+        self.backbone = make_backbone(cfg.backbone, cfg.dim, cfg.n_layers)  # LightGCN's has no weights
 
         coo = sp.coo_matrix(train)
         block = bipartite_adjacency(coo.row, coo.col, self.n_users, self.n_items)
@@ -207,7 +218,8 @@ class LEGCF(RecModel):
         """D^{-1/2} A' D^{-1/2} for the current S (Eqs. 5, 7), cached until S or the device changes."""
         if self._graph is None or self._graph.device != self.meta.device:
             self._graph = expanded_adjacency(self._entity_block, self.assign_idx, self.assign_val,
-                                             self.config.n_meta, device=self.meta.device)
+                                             self.config.n_meta, device=self.meta.device,
+                                             self_loops=self.backbone.self_loops)
         return self._graph
 
     def _ego(self) -> torch.Tensor:
@@ -216,10 +228,10 @@ class LEGCF(RecModel):
         return torch.tanh(e) if self.config.tanh_compose else e
 
     def _propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ego E_hat [N, d], H [N + c, d]) with H the layer mean over the expanded graph (Eqs. 6-8)."""
+        """(ego E_hat [N, d], H [N + c, d']) with H the backbone's representation over the expanded graph
+        (Eqs. 6-8: LightGCN's layer mean, d' = d; NGCF / LR-GCCF: their layer concatenation)."""
         ego = self._ego()
-        layers = propagate(self.expanded_graph(), torch.cat([ego, self.meta]), self.config.n_layers)
-        return ego, combine_layers(layers, "mean")
+        return ego, self.backbone(self.expanded_graph(), torch.cat([ego, self.meta]))
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         _, h = self._propagate()
@@ -274,7 +286,10 @@ class LEGCF(RecModel):
     @torch.no_grad()
     def reassign(self) -> None:
         """One assignment update from the current propagated H_full, H_meta (Eqs. 14-16), then A' anew."""
+        was_training = self.training
+        self.eval()   # no message dropout in the representations the update solves for
         _, h = self._propagate()
+        self.train(was_training)
         n = self.n_users + self.n_items
         idx, val = update_assignment(h[:n], h[n:], self.config.t, self.config.update_batch_rows)
         if self.config.clamp_negative:
@@ -298,10 +313,11 @@ class LEGCF(RecModel):
         return n
 
     def storage_bits(self) -> int:
-        """fp32 codebook + S stored as (fp32 weight, ceil(log2 c)-bit id) pairs + fp32 biases when on."""
+        """fp32 codebook + S stored as (fp32 weight, ceil(log2 c)-bit id) pairs + fp32 biases when on + fp32
+        backbone weights (NGCF, LR-GCCF)."""
         cfg = self.config
         id_bits = max(1, math.ceil(math.log2(cfg.n_meta)))
-        bits = 32 * cfg.n_meta * cfg.dim + self.assign_idx.numel() * (32 + id_bits)
+        bits = 32 * (cfg.n_meta * cfg.dim + self.backbone.num_params()) + self.assign_idx.numel() * (32 + id_bits)
         if cfg.bias:
             bits += 32 * (self.node_bias.numel() + 1)
         return bits

@@ -28,7 +28,7 @@ from torch import nn
 from ..graph import sym_spmm
 from .lightgcn import EgoBPRModel
 
-__all__ = ["NGCFConfig", "NGCF"]
+__all__ = ["NGCFConfig", "NGCF", "NGCFLayer", "ngcf_representation"]
 
 
 @dataclass
@@ -71,6 +71,15 @@ class NGCFLayer(nn.Module):
         return nn.functional.leaky_relu(self.w1(side + e) + self.w2(side * e), self.slope)
 
 
+def ngcf_representation(adj: torch.Tensor, e: torch.Tensor, layers: nn.ModuleList, dropout: nn.Module) -> torch.Tensor:
+    """[E(0) | E(1)/||E(1)|| | ... | E(L)/||E(L)||]: NGCF layers with message dropout, outputs concatenated."""
+    outs = [e]
+    for layer in layers:
+        e = dropout(layer(adj, e))
+        outs.append(nn.functional.normalize(e, p=2, dim=1))
+    return torch.cat(outs, dim=1)
+
+
 class NGCF(EgoBPRModel):
     def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, config: NGCFConfig | None = None):
         super().__init__()
@@ -86,12 +95,7 @@ class NGCF(EgoBPRModel):
         self.dropout = nn.Dropout(cfg.mess_dropout)
 
     def _representation(self) -> torch.Tensor:
-        e = self.embedding
-        outs = [e]
-        for layer in self.layers:
-            e = self.dropout(layer(self.adj, e))
-            outs.append(nn.functional.normalize(e, p=2, dim=1))
-        return torch.cat(outs, dim=1)
+        return ngcf_representation(self.adj, self.embedding, self.layers, self.dropout)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         rep = self._representation()
