@@ -57,8 +57,9 @@ class Profile:
             changes["eval_every"] = self.eval_every
         if self.name != "full":
             changes["progress"] = False
-        if self.name == "smoke":
-            changes["compile"] = False  # seconds matter more than the compiled kernels here
+        if self.name != "full":
+            # the embedded dataset fits in one or two batches per epoch: compiling costs more than it saves
+            changes["compile"] = False
         return replace(cfg, **changes)
 
     def dataset(self, name: str) -> str:

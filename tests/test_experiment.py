@@ -76,3 +76,17 @@ def test_report_cli_json_keys_are_stable():
     rows = json.loads(out.stdout)
     assert rows and list(rows[0]) == ["paper", "table", "dataset", "method", "variant", "metric", "k",
                                       "paper_value", "reproduced", "protocol", "profile", "status", "record"]
+
+
+def test_profiles_cap_epochs_and_compile_only_at_full():
+    from qlib.recipes import fast_recipe, get_profile
+
+    cfg = fast_recipe()
+    assert cfg.compile and cfg.epochs == 400
+    full = get_profile("full").apply(cfg)
+    assert full.compile and full.epochs == 400 and full.eval_every == cfg.eval_every
+    for name, epochs in (("quick", 40), ("smoke", 2)):
+        short = get_profile(name).apply(cfg)
+        assert not short.compile and not short.progress and short.epochs == epochs
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        get_profile("fast")
