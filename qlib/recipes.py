@@ -68,7 +68,7 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", use_embedded_data=True, max_epochs=2, eval_every=1),
-    "quick": Profile("quick", use_embedded_data=True, max_epochs=40, eval_every=10),
+    "quick": Profile("quick", use_embedded_data=True, max_epochs=20, eval_every=5),
     "full": Profile("full", use_embedded_data=False, max_epochs=None, eval_every=None),
 }
 

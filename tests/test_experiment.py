@@ -85,7 +85,7 @@ def test_profiles_cap_epochs_and_compile_only_at_full():
     assert cfg.compile and cfg.epochs == 400
     full = get_profile("full").apply(cfg)
     assert full.compile and full.epochs == 400 and full.eval_every == cfg.eval_every
-    for name, epochs in (("quick", 40), ("smoke", 2)):
+    for name, epochs in (("quick", 20), ("smoke", 2)):
         short = get_profile(name).apply(cfg)
         assert not short.compile and not short.progress and short.epochs == epochs
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
