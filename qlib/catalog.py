@@ -305,11 +305,10 @@ def legcf_backbone_experiments(datasets=LEGCF_DATASETS, epochs: int | None = Non
         layers = LEGCF_LAYERS.get(ds, 3)
         for backbone, label in BACKBONE_LABELS.items():
             variant = f"backbone={label}"
-            if backbone != "lightgcn":
+            conf = {"kind": "full", "dim": 128, "n_layers": layers, "budget": "legcf"}
+            if backbone != "lightgcn":   # LEGCF on LightGCN is Table 2's run (and that UD record has no backbone key)
                 cfg = legcf_config(ds, backbone=backbone)
                 out.append(_legcf_experiment("Table 4", "LEGCF", variant, ds, legcf_factory(cfg), cfg, epochs=epochs))
-            conf = {"kind": "full", "dim": 128, "n_layers": layers, "budget": "legcf"}
-            if backbone != "lightgcn":   # the LightGCN row's recorded config has no backbone key
                 conf["backbone"] = backbone
             out.append(_legcf_experiment("Table 4", "UD", variant, ds,
                                          table_lightgcn_factory("full", 128, layers, budget="legcf", backbone=backbone),

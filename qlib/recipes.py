@@ -56,10 +56,9 @@ class Profile:
         if self.eval_every is not None:
             changes["eval_every"] = self.eval_every
         if self.name != "full":
-            changes["progress"] = False
-        if self.name != "full":
-            # the embedded dataset fits in one or two batches per epoch: compiling costs more than it saves
-            changes["compile"] = False
+            # no progress bars; no compiling: the embedded dataset fits in one or two batches per epoch, so
+            # compiling costs more than it saves
+            changes.update(progress=False, compile=False)
         return replace(cfg, **changes)
 
     def dataset(self, name: str) -> str:

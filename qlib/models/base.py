@@ -10,12 +10,24 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["RecModel", "bpr_loss", "l2_reg"]
+__all__ = ["RecModel", "bpr_loss", "l2_reg", "eval_mode"]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with ``model.eval()`` (no dropout), then restore its training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
@@ -53,10 +65,8 @@ class RecModel(nn.Module):
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Compute representations once; return a function user ids -> [b, n_items] scores."""
-        was_training = self.training
-        self.eval()
-        users, items = self.forward()
-        self.train(was_training)
+        with eval_mode(self):
+            users, items = self.forward()
         items_t = items.t().contiguous()
         return lambda u: users[u.to(users.device)] @ items_t
 

@@ -47,7 +47,7 @@ from torch import nn
 
 from ..graph import sym_spmm
 from ..quantizers import sign_ste
-from .base import RecModel, bpr_loss, l2_reg
+from .base import RecModel, bpr_loss, eval_mode, l2_reg
 
 __all__ = ["HashGNNConfig", "HashGNN", "guidance_beta", "binary_adjacency"]
 
@@ -194,10 +194,8 @@ class HashGNN(RecModel):
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
         cfg = self.config
-        was_training = self.training
-        self.eval()
-        zu, zi = self.continuous()
-        self.train(was_training)
+        with eval_mode(self):
+            zu, zi = self.continuous()
         cu, ci = self.code(zu), self.code(zi)
         if cfg.variant == "hard":
             ci_t = ci.t().contiguous()

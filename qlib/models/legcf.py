@@ -84,7 +84,7 @@ from ..assignment import (
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
 from .backbones import BACKBONES, make_backbone
-from .base import RecModel, bpr_loss
+from .base import RecModel, bpr_loss, eval_mode
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
 
@@ -253,10 +253,8 @@ class LEGCF(RecModel):
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
         if not self.config.bias:
             return super().scorer()
-        was_training = self.training
-        self.eval()
-        users, items = self.forward()
-        self.train(was_training)
+        with eval_mode(self):
+            users, items = self.forward()
         items_t = items.t().contiguous()
         item_b = self.node_bias[self.n_users:] + self.global_bias
         user_b = self.node_bias[: self.n_users]
@@ -286,10 +284,8 @@ class LEGCF(RecModel):
     @torch.no_grad()
     def reassign(self) -> None:
         """One assignment update from the current propagated H_full, H_meta (Eqs. 14-16), then A' anew."""
-        was_training = self.training
-        self.eval()   # no message dropout in the representations the update solves for
-        _, h = self._propagate()
-        self.train(was_training)
+        with eval_mode(self):   # no message dropout in the representations the update solves for
+            _, h = self._propagate()
         n = self.n_users + self.n_items
         idx, val = update_assignment(h[:n], h[n:], self.config.t, self.config.update_batch_rows)
         if self.config.clamp_negative:

@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .base import RecModel, bpr_loss, l2_reg
+from .base import RecModel, bpr_loss, eval_mode, l2_reg
 
 __all__ = ["NeuMFConfig", "NeuMF", "NeurCF"]
 
@@ -110,20 +110,18 @@ class NeuMF(RecModel):
         """users -> [b, n_items] logits. The first MLP layer splits into a user and an item part
         (W_1^T [p | q] = W_u^T p + W_i^T q), computed once; the rest runs on item chunks whose
         [b, chunk, width] blocks stay under ``config.score_budget`` elements."""
-        was_training = self.training
-        self.eval()
-        first = self.mlp[0]
-        half = self.user_mlp.shape[1]
-        w_user, w_item = first.weight[:, :half], first.weight[:, half:]
-        item_part = (self.item_mlp @ w_item.t() + first.bias).detach()      # [n_items, h1]
-        user_part = (self.user_mlp @ w_user.t()).detach()                    # [n_users, h1]
-        h_gmf = self.out.weight[0, : self.config.gmf_dim]
-        h_mlp = self.out.weight[0, self.config.gmf_dim:]
-        item_gmf_t = (self.item_gmf * h_gmf).t().contiguous()                # GMF term = p_u diag(h) q_i^T
-        rest = list(self.mlp[1:])
-        width = max(self.config.mlp_dims[1:])
-        bias = self.out.bias.detach()
-        self.train(was_training)
+        with eval_mode(self):
+            first = self.mlp[0]
+            half = self.user_mlp.shape[1]
+            w_user, w_item = first.weight[:, :half], first.weight[:, half:]
+            item_part = (self.item_mlp @ w_item.t() + first.bias).detach()      # [n_items, h1]
+            user_part = (self.user_mlp @ w_user.t()).detach()                    # [n_users, h1]
+            h_gmf = self.out.weight[0, : self.config.gmf_dim]
+            h_mlp = self.out.weight[0, self.config.gmf_dim:]
+            item_gmf_t = (self.item_gmf * h_gmf).t().contiguous()                # GMF term = p_u diag(h) q_i^T
+            rest = list(self.mlp[1:])
+            width = max(self.config.mlp_dims[1:])
+            bias = self.out.bias.detach()
 
         @torch.no_grad()
         def score(u: torch.Tensor) -> torch.Tensor:
