@@ -8,6 +8,7 @@ import torch
 
 from qlib import catalog
 from qlib.graph import build_norm_adj
+from qlib.recipes import FAST_EPOCHS
 from qlib.train import seed_everything
 from tests.conftest import synthetic_dataset
 
@@ -63,3 +64,13 @@ def test_recipes():
         "legcf", 5, 3.0, "ndcg@5")
     assert legcf.protocol == "legcf" and legcf.model_config.anchor_weight == 0.5
     assert {e.dataset for e in catalog.legcf_table2_experiments()} == {"gowalla", "yelp2020", "amazon-book"}
+
+
+def test_longer_lightgcn_schedule_is_its_own_variant():
+    default, = catalog.lightgcn_paper_experiments(("gowalla",))
+    long, = catalog.lightgcn_paper_experiments(("gowalla",), epochs=800)
+    same, = catalog.lightgcn_paper_experiments(("gowalla",), epochs=FAST_EPOCHS)
+    assert default.variant == same.variant == "" and long.variant == "epochs-800"
+    assert long.train.epochs == 800 and default.train.epochs == FAST_EPOCHS
+    assert {k: v for k, v in vars(long.train).items() if k != "epochs"} == \
+        {k: v for k, v in vars(default.train).items() if k != "epochs"}
