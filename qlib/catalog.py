@@ -42,6 +42,9 @@ def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("pap
 
     ``epochs`` other than the recipe's own gives the same recipe with a longer (or shorter) cosine schedule,
     recorded as its own variant (``epochs-<n>``) beside the default run."""
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be a positive whole number of epochs, got {epochs!r}; "
+                         f"pass None for the fast recipe's own {FAST_EPOCHS}")
     cfg = LightGCNConfig(dim=64, n_layers=3, reg=1e-4)
     variant = "" if epochs in (None, FAST_EPOCHS) else f"epochs-{epochs}"
     out = []

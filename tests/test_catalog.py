@@ -74,3 +74,9 @@ def test_longer_lightgcn_schedule_is_its_own_variant():
     assert long.train.epochs == 800 and default.train.epochs == FAST_EPOCHS
     assert {k: v for k, v in vars(long.train).items() if k != "epochs"} == \
         {k: v for k, v in vars(default.train).items() if k != "epochs"}
+
+
+@pytest.mark.parametrize("epochs", [0, -5, 2.5])
+def test_lightgcn_schedule_length_must_be_a_positive_whole_number(epochs):
+    with pytest.raises(ValueError, match="epochs must be a positive whole number"):
+        catalog.lightgcn_paper_experiments(("gowalla",), epochs=epochs)
