@@ -84,6 +84,7 @@ class TrainResult:
     eval_time_s: float = 0.0
     wall_time_s: float = 0.0
     stopped: str = "epochs"
+    resumed_from_epoch: int = 0        # > 0: this call continued a checkpoint saved after that many epochs
 
 
 def evaluation_split(data, split: str) -> tuple[sp.csr_matrix, list[sp.csr_matrix]]:
@@ -164,6 +165,7 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
         model.train()
         return metrics
 
+    resumed_from = state["epoch"]
     t_start = time.perf_counter() - state["train_time"] - state["eval_time"]
     stopped = "epochs"
     bar = tqdm(range(state["epoch"], cfg.epochs), initial=state["epoch"], total=cfg.epochs,
@@ -238,4 +240,5 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
     return TrainResult(
         best_epoch=state["best_epoch"], best_value=state["best_value"], select_metrics=state["best_metrics"],
         history=state["history"], epochs_run=state["epoch"], train_time_s=state["train_time"],
-        eval_time_s=state["eval_time"], wall_time_s=time.perf_counter() - t_start, stopped=stopped)
+        eval_time_s=state["eval_time"], wall_time_s=time.perf_counter() - t_start, stopped=stopped,
+        resumed_from_epoch=resumed_from)

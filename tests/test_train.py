@@ -37,11 +37,12 @@ def test_same_seed_same_numbers(synth):
 def test_killed_run_resumes_to_identical_result(synth, tmp_path):
     cfg = replace(CFG, checkpoint_dir=str(tmp_path / "ckpt"))
     straight = fit(make_model(synth), synth, replace(CFG))
-    # "kill" after 10 epochs (the checkpoint of the last evaluation survives), then resume to 30
+    # "kill" after the first evaluation (its checkpoint survives), then resume to 30
     fit(make_model(synth), synth, replace(cfg, epochs=30, max_wall_time_s=0.0))  # stops after first eval
     resumed = fit(make_model(synth, seed=123), synth, cfg)  # a different init is overwritten by the checkpoint
     assert resumed.select_metrics == straight.select_metrics
     assert resumed.best_epoch == straight.best_epoch
+    assert straight.resumed_from_epoch == 0 and resumed.resumed_from_epoch == CFG.eval_every
 
 
 def test_checkpoint_with_other_settings_is_refused(synth, tmp_path):
