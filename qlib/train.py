@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .metrics import evaluate
-from .models.base import RecModel
+from .models.base import RecModel, eval_mode
 from .sampling import TripleSampler
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "seed_everything", "evaluation_split"]
@@ -160,10 +160,8 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
         log.info("resumed from %s at epoch %d", ckpt, state["epoch"])
 
     def _evaluate() -> dict[str, float]:
-        model.eval()
-        metrics = evaluate(model.scorer(), target, exclude, ks, cfg.eval_batch_size)
-        model.train()
-        return metrics
+        with eval_mode(model):
+            return evaluate(model.scorer(), target, exclude, ks, cfg.eval_batch_size)
 
     resumed_from = state["epoch"]
     t_start = time.perf_counter() - state["train_time"] - state["eval_time"]
