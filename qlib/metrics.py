@@ -116,10 +116,12 @@ def evaluate(
             r, c = _rows_cols(mat, users)
             scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
         top = torch.topk(scores, max_k, dim=1).indices
-        truth = torch.zeros(scores.shape, dtype=torch.bool)
+        # hit = (row, item) among the target pairs; keys row * n_items + item, no dense [b, n_items] mask
         r, c = _rows_cols(target, users)
-        truth[torch.from_numpy(r), torch.from_numpy(c)] = True
-        hits = truth.gather(1, top)
+        n_cols = scores.shape[1]
+        truth_keys = torch.from_numpy(r * n_cols + c)
+        top_keys = torch.arange(len(users)).unsqueeze(1) * n_cols + top
+        hits = torch.isin(top_keys, truth_keys)
         n_rel = torch.from_numpy(np.diff(target.indptr)[users])
         for k in ks:
             for name, vals in metrics_from_hits(hits, n_rel, k).items():

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["RecModel", "bpr_loss", "l2_reg", "eval_mode"]
+__all__ = ["RecModel", "bpr_loss", "l2_reg", "sum_sq_rows", "eval_mode"]
 
 
 @contextmanager
@@ -38,6 +38,17 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
 def l2_reg(*ego: torch.Tensor) -> torch.Tensor:
     """LightGCN's regulariser 0.5 * sum ||e||^2 / batch over the ego (layer-0) rows of the batch."""
     return 0.5 * sum(e.pow(2).sum() for e in ego) / ego[0].shape[0]
+
+
+def sum_sq_rows(table: torch.Tensor, *index_sets: torch.Tensor) -> torch.Tensor:
+    """``sum_s ||table[index_sets[s]]||^2`` without gathering the rows: each row's squared norm weighted by
+    how often the batch names it. Same value and gradient as the gathered form; its backward is one dense
+    multiply over the table instead of a scatter-add of every gathered row, which dominates a compiled
+    large-batch step on a CPU (bench/levers.py, "L2 term by row counts")."""
+    counts = table.new_zeros(table.shape[0])
+    for idx in index_sets:
+        counts = counts.index_add(0, idx, table.new_ones(idx.shape[0]))
+    return (counts * table.pow(2).sum(1)).sum()
 
 
 class RecModel(nn.Module):

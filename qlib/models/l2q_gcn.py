@@ -26,7 +26,7 @@ from torch import nn
 from ..compiling import maybe_compile
 from ..propagation import combine_layers, propagate
 from ..quantizers import SignSTE, l1_scale
-from .base import RecModel, bpr_loss, l2_reg
+from .base import RecModel, bpr_loss, sum_sq_rows
 
 __all__ = ["L2QGCNConfig", "L2QGCN", "l2q_head"]
 
@@ -44,7 +44,7 @@ def l2q_head(rep: torch.Tensor | None, last: torch.Tensor | None, ego: torch.Ten
         vu, vp, vn = last[users], last[n_users + pos], last[n_users + neg]
         sp = torch.nn.functional.softplus
         rec = (sp(-(vu * vp).sum(1)) + sp((vu * vn).sum(1))).mean()
-    reg = l2_reg(ego[users], ego[n_users + pos], ego[n_users + neg]) + 0.5 * transform.pow(2).sum() / users.shape[0]
+    reg = 0.5 * (sum_sq_rows(ego, users, n_users + pos, n_users + neg) + transform.pow(2).sum()) / users.shape[0]
     return bpr, rec, reg
 
 

@@ -84,7 +84,7 @@ from ..assignment import (
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
 from .backbones import BACKBONES, make_backbone
-from .base import RecModel, bpr_loss, eval_mode
+from .base import RecModel, bpr_loss, eval_mode, sum_sq_rows
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
 
@@ -160,7 +160,7 @@ def legcf_head(h: torch.Tensor, ego: torch.Tensor, bias: torch.Tensor | None, n_
     if bias is not None:
         pos_s = pos_s + bias[pi]
         neg_s = neg_s + bias[ni]
-    reg = (ego[users].pow(2).sum() + ego[pi].pow(2).sum() + ego[ni].pow(2).sum()) / users.shape[0]
+    reg = sum_sq_rows(ego, users, pi, ni) / users.shape[0]
     return bpr_loss(pos_s, neg_s), reg
 
 
