@@ -86,6 +86,15 @@ def _rows_cols(mat: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows, cols
 
 
+def top_hits(top: torch.Tensor, target: sp.csr_matrix, users: np.ndarray) -> torch.Tensor:
+    """[b, k] bool: whether item ``top[j, r]`` is among user ``users[j]``'s target items. Looks up keys
+    row * n_items + item among the target pairs, without a dense [b, n_items] mask."""
+    r, c = _rows_cols(target, users)
+    n_cols = target.shape[1]
+    top_keys = torch.arange(len(users)).unsqueeze(1) * n_cols + top
+    return torch.isin(top_keys, torch.from_numpy(r * n_cols + c))
+
+
 @torch.no_grad()
 def evaluate(
     scorer: Callable[[torch.Tensor], torch.Tensor],
@@ -116,12 +125,7 @@ def evaluate(
             r, c = _rows_cols(mat, users)
             scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
         top = torch.topk(scores, max_k, dim=1).indices
-        # hit = (row, item) among the target pairs; keys row * n_items + item, no dense [b, n_items] mask
-        r, c = _rows_cols(target, users)
-        n_cols = scores.shape[1]
-        truth_keys = torch.from_numpy(r * n_cols + c)
-        top_keys = torch.arange(len(users)).unsqueeze(1) * n_cols + top
-        hits = torch.isin(top_keys, truth_keys)
+        hits = top_hits(top, target, users)
         n_rel = torch.from_numpy(np.diff(target.indptr)[users])
         for k in ks:
             for name, vals in metrics_from_hits(hits, n_rel, k).items():
