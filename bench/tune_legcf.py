@@ -98,11 +98,14 @@ def main(argv=None) -> int:
         model = LEGCF(data, cfg)
         t0 = time.perf_counter()
         res = fit(model, data, train)
+        p_ = model.pretrain_epochs(epochs)
+        n_updates = sum(e >= p_ and (e - p_) % cfg.update_every == 0 for e in range(res.epochs_run)) if cfg.update_assignment else 0
         curve = [(r["epoch"], r["valid_ndcg@5"]) for r in res.history if "valid_ndcg@5" in r]
         run = {"variant": name, "model_overrides": model_over, "recipe_overrides": train_over, "epochs": epochs,
-               "pretrain_epochs": model.pretrain_epochs(epochs), "best_epoch": res.best_epoch,
+               "pretrain_epochs": p_, "best_epoch": res.best_epoch,
                "best_valid": res.select_metrics, "final_valid_ndcg@5": curve[-1][1] if curve else None,
-               "valid_ndcg@5_curve": curve, "n_updates": int(model.n_updates), "model": asdict(cfg),
+               "valid_ndcg@5_curve": curve, "n_updates": n_updates,
+               "n_updates_at_selected": int(model.n_updates), "model": asdict(cfg),
                "train": asdict(train), "wall_time_s": time.perf_counter() - t0}
         result = json.loads(path.read_text()) if path.exists() else {"runs": {}}   # merge: other processes write too
         result["runs"][key] = run

@@ -92,16 +92,16 @@ def l2q_factory(config: L2QGCNConfig):
 
 
 #: L2Q-GCN's learning rate and schedule length on the fast recipe, chosen on MovieLens-1M validation data
-#: (bench/tune_l2q.py; results/bench/tune_l2q_ml-1m_end.json): final validation Recall@20 after 100 cosine
-#: epochs 0.143 / 0.157 / 0.156 / 0.095 for lr 0.003 / 0.01 / 0.03 / 0.1 (LightGCN's 0.1 is far too large for
-#: the binarised model); the curves are flat after about 30 epochs, so 100 epochs are used (a quarter of
+#: (bench/tune_l2q.py; results/bench/tune_l2q_ml-1m_end.json, shown by notebooks/03_recipe_tuning.ipynb):
+#: lr 0.01 ended highest of 0.003 / 0.01 / 0.03 / 0.1 after 100 cosine epochs (LightGCN's 0.1 is far too large
+#: for the binarised model); the curves are flat after about 30 epochs, so 100 epochs are used (a quarter of
 #: LightGCN's 400, which is what makes the ablations and sweeps affordable on a CPU).
 L2Q_LR = 1e-2
 L2Q_EPOCHS = 100
 #: Per-dataset changes to that recipe, from validation data: on Gowalla (results/bench/tune_l2q_gowalla_end.json,
-#: 50-epoch runs) batches of 262,144 leave L2Q-GCN_end far under-trained (final validation Recall@20 0.061 / 0.089
-#: at lr 0.01 / 0.03) and batches of 65,536 at lr 0.01 reach 0.095, still rising: the binarised model needs more
-#: optimizer steps on the sparse graphs. Yelp2018, as sparse, takes Gowalla's setting (not checked on its own).
+#: 50-epoch runs) batches of 262,144 leave L2Q-GCN_end far under-trained and batches of 65,536 at lr 0.01 end
+#: clearly higher, still rising: the binarised model needs more optimizer steps on the sparse graphs. Yelp2018,
+#: as sparse, takes Gowalla's setting (not checked on its own).
 L2Q_DATASET_RECIPE = {"gowalla": {"batch_size": 65536}, "yelp2018": {"batch_size": 65536}}
 
 

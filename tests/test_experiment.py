@@ -51,7 +51,7 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
     assert not extrapolate_epochs(curve[:3], 0.175)["ok"]
 
 
-@pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py"])
+@pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
@@ -67,6 +67,12 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
     if script == "tune_fast_recipe.py":
         assert data["protocol"].startswith("clean") and len(data["runs"]) == 5
+    if script == "tune_legcf.py":   # default variants: paper (updates on) and update-off; validation only
+        assert data["split_read"] == "valid" and len(data["runs"]) == 2
+        runs = {r["variant"]: r for r in data["runs"].values()}
+        assert runs["paper"]["n_updates"] == 2 and runs["update-off"]["n_updates"] == 0   # 4 epochs, P = 2, m = 1
+        assert 1 <= runs["paper"]["n_updates_at_selected"] <= 2   # selection only after the first update
+        assert all(0 <= v <= 1 for r in runs.values() for _, v in r["valid_ndcg@5_curve"])
 
 
 def test_report_cli_json_keys_are_stable():

@@ -1,0 +1,47 @@
+"""The recorded recipe sweeps read back as tables (qlib.tuning)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from qlib import tuning
+
+
+def _legcf_sweep(root):
+    runs = {
+        "paper,epochs=8,P=4": {"variant": "paper", "epochs": 8, "pretrain_epochs": 4, "n_updates": 4,
+                               "best_epoch": 6, "best_valid": {"ndcg@5": 0.045}, "final_valid_ndcg@5": 0.04,
+                               "valid_ndcg@5_curve": [[2, 0.05], [4, 0.06], [6, 0.045], [8, 0.04]], "wall_time_s": 1.0},
+        "update-off,epochs=8,P=4": {"variant": "update-off", "epochs": 8, "pretrain_epochs": 4, "n_updates": 0,
+                                    "best_epoch": 4, "best_valid": {"ndcg@5": 0.06}, "final_valid_ndcg@5": 0.059,
+                                    "valid_ndcg@5_curve": [[2, 0.05], [4, 0.06], [6, 0.059], [8, 0.059]],
+                                    "wall_time_s": 1.0},
+    }
+    (root / "bench").mkdir()
+    (root / "bench" / "tune_legcf_gowalla.json").write_text(json.dumps({"runs": runs}))
+
+
+def test_legcf_frame_reads_the_value_at_the_end_of_pretraining(tmp_path):
+    _legcf_sweep(tmp_path)
+    frame = tuning.legcf_frame("gowalla", results_root=tmp_path).set_index("variant")
+    assert frame.loc["paper", "valid ndcg@5 at P"] == 0.06           # epoch 4 = P, before the first update
+    assert frame.loc["paper", "change by the updates"] == pytest.approx(0.045 / 0.06 - 1)
+    assert math.isnan(frame.loc["update-off", "change by the updates"])   # no update, no change to report
+    curves = tuning.legcf_curves("gowalla", results_root=tmp_path)
+    assert curves["paper,epochs=8,P=4"] == ([2, 4, 6, 8], [0.05, 0.06, 0.045, 0.04])
+
+
+def test_a_missing_sweep_names_the_script_that_writes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bench/tune_legcf.py"):
+        tuning.legcf_frame("gowalla", results_root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="bench/tune_l2q.py"):
+        tuning.l2q_lr_frame("ml-1m", "end", results_root=tmp_path)
+
+
+def test_the_recorded_sweeps_behind_the_recipes_load():
+    fast = tuning.fast_recipe_frame("gowalla")
+    assert len(fast) >= 5 and fast["final valid recall@20"].between(0, 1).all()
+    l2q = tuning.l2q_lr_frame("ml-1m", "end")
+    assert set(l2q["lr"]) >= {0.01, 0.1} and (l2q["batch"] > 0).all()
