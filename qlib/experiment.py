@@ -22,7 +22,7 @@ from .models.base import RecModel
 from .recipes import get_profile
 from .train import TrainConfig, evaluation_split, fit, seed_everything
 
-__all__ = ["Experiment", "run_experiment", "trained_model", "RUNS_ROOT", "device_name"]
+__all__ = ["Experiment", "run_experiment", "settings_changed", "trained_model", "RUNS_ROOT", "device_name"]
 
 log = logging.getLogger(__name__)
 RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
@@ -67,13 +67,17 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     dataset = prof.dataset(exp.dataset)
     label = {**exp.label(), "dataset": dataset, "seed": seed}
     path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
-    if profile == "full" and path.exists() and not force:
-        log.info("loading recorded run %s", path)
-        return rec.load_record(path)
-
     selection_on_test = exp.protocol == "paper"
     train_cfg = prof.apply(replace(exp.train, seed=seed, eval_ks=tuple(sorted(set(exp.eval_ks))),
                                    select_split="test" if selection_on_test else "valid"))
+    if profile == "full" and path.exists() and not force:
+        recorded = rec.load_record(path)
+        changed = settings_changed(recorded, train_cfg, exp.model_config)
+        if not changed:
+            log.info("loading recorded run %s", path)
+            return recorded
+        log.warning("%s was recorded with other settings (%s); training again under the current ones",
+                    path, ", ".join(changed))
     if profile == "full":  # long runs resume from their last evaluation; short profiles always start afresh
         train_cfg = replace(train_cfg, checkpoint_dir=str(RUNS_ROOT / profile / rec.record_key(label)))
 
@@ -119,6 +123,29 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     _save_weights(model, _weights_path(label, profile))
     record["_path"] = str(written)
     return record
+
+
+#: TrainConfig fields that do not change results (as in TrainConfig.fingerprint)
+_RESULT_NEUTRAL = ("progress", "checkpoint_dir", "max_wall_time_s", "target", "patience")
+
+
+def settings_changed(record: dict, train_cfg, model_config) -> list[str]:
+    """The settings (``train.<field>``, ``model.<field>``) in which a record differs from the current
+    experiment. Fields that one side does not have (added to a config after the record was written) are
+    not compared, nor are the ones that do not change results."""
+    config = record.get("config", {})
+    out = []
+    for prefix, now, then in (("train", _plain(train_cfg), config.get("train", {})),
+                              ("model", _plain(model_config) if model_config is not None else {}, config.get("model", {}))):
+        for key in sorted(set(now) & set(then)):
+            if key in _RESULT_NEUTRAL and prefix == "train":
+                continue
+            a, b = now[key], then[key]
+            if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+                a, b = list(a), list(b)
+            if a != b:
+                out.append(f"{prefix}.{key}: {b!r} -> {a!r}")
+    return out
 
 
 def _weights_path(label: dict, profile: str) -> Path:

@@ -96,3 +96,19 @@ def test_profiles_cap_epochs_and_compile_only_at_full():
         assert not short.compile and not short.progress and short.epochs == epochs
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         get_profile("fast")
+
+
+def test_a_record_made_with_other_settings_is_not_reused():
+    from dataclasses import replace
+
+    from qlib.experiment import settings_changed
+    from qlib.recipes import fast_recipe
+
+    cfg = catalog.legcf_config("gowalla")
+    train = fast_recipe()
+    record = {"config": {"train": {**vars(train), "eval_ks": [20], "checkpoint_dir": "/elsewhere", "progress": False},
+                         "model": {**vars(cfg), "removed_since": 1}}}
+    record["config"]["train"]["eval_ks"] = list(train.eval_ks)
+    assert settings_changed(record, train, cfg) == []            # lists vs tuples, neutral and unknown fields
+    assert settings_changed(record, replace(train, epochs=60), cfg) == ["train.epochs: 400 -> 60"]
+    assert settings_changed(record, train, replace(cfg, update_every=5)) == ["model.update_every: 1 -> 5"]
