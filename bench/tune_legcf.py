@@ -13,7 +13,8 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
   N(0, 1) meta-embedding init, anchor weight 0.9);
 - ``every-<m>``: the update every m epochs instead of every epoch;
 - ``lr-<x>``: another peak learning rate;
-- ``batch-<n>``: another batch size (more optimizer steps between updates).
+- ``batch-<n>``: another batch size (more optimizer steps between updates);
+- ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
 split across processes (each run is written as soon as it finishes).
@@ -39,7 +40,15 @@ CODE_CHOICES = {"tanh_compose": True, "bias": True, "adj_block": "normalized", "
 
 
 def variant_settings(name: str) -> tuple[dict, dict]:
-    """(model overrides, recipe overrides) of a variant name; ValueError names the accepted forms."""
+    """(model overrides, recipe overrides) of a variant name; ``a+b`` combines two changes (e.g.
+    ``batch-65536+lr-0.01``). ValueError names the accepted forms."""
+    if "+" in name:
+        model, recipe = {}, {}
+        for part in name.split("+"):
+            m, r = variant_settings(part)
+            model.update(m)
+            recipe.update(r)
+        return model, recipe
     if name == "paper":
         return {}, {}
     if name == "update-off":
@@ -56,7 +65,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"batch_size": int(value)}
     except ValueError:
         pass
-    raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x> or batch-<n>")
+    raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n> "
+                     "or two of them joined by '+'")
 
 
 def main(argv=None) -> int:
