@@ -23,7 +23,7 @@ __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_exper
            "L2Q_DIMS", "L2Q_LR", "L2Q_EPOCHS", "L2Q_DATASET_RECIPE", "l2q_recipe", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
            "l2q_layer_experiments", "l2q_dim_experiments", "l2q_baseline_experiments", "LEGCF_KS", "LEGCF_SEEDS", "legcf_recipe", "legcf_config",
            "LEGCF_BASELINES", "LEGCF_NOT_IMPLEMENTED", "legcf_table2_experiments", "legcf_ablation_experiments",
-           "legcf_backbone_experiments"]
+           "legcf_backbone_experiments", "LIGHTGCN_LONG_EPOCHS", "all_experiments"]
 
 L2Q_KS = (20, 40, 60, 80, 100)
 
@@ -209,6 +209,23 @@ def l2q_baseline_experiments(datasets=("ml-1m", "gowalla", "yelp2018", "pinteres
                 notes=f"L2Q-GCN Table 2 baseline (reconstruction; see the module docstring); {cfg}; L2Q-GCN's "
                       "fast CPU recipe (lr 0.01, 100 epochs), not re-tuned per baseline; best epoch on the test set"))
     return out
+
+
+#: LightGCN's long variant: the fast recipe with its cosine stretched to twice the default budget
+LIGHTGCN_LONG_EPOCHS = 2 * FAST_EPOCHS
+
+
+def all_experiments() -> list:
+    """Every experiment of the catalog (all datasets, protocols and variants that have a full-profile run),
+    e.g. to audit the recorded runs against the current settings (:func:`qlib.experiment.audit_records`)."""
+    from .legcf_analysis import sensitivity_experiments
+
+    return (lightgcn_paper_experiments(protocols=("paper", "clean"))
+            + lightgcn_paper_experiments(epochs=LIGHTGCN_LONG_EPOCHS)
+            + l2q_lightgcn_experiments(protocols=("paper", "clean")) + l2q_experiments(protocols=("paper", "clean"))
+            + l2q_ablation_experiments() + l2q_layer_experiments() + l2q_dim_experiments()
+            + l2q_baseline_experiments() + legcf_table2_experiments() + legcf_ablation_experiments()
+            + legcf_backbone_experiments() + sensitivity_experiments(LEGCF_DATASETS))
 
 
 def for_profile(experiments, profile: str):

@@ -22,7 +22,7 @@ from .models.base import RecModel
 from .recipes import get_profile
 from .train import TrainConfig, evaluation_split, fit, seed_everything
 
-__all__ = ["Experiment", "run_experiment", "settings_changed", "trained_model", "RUNS_ROOT", "device_name"]
+__all__ = ["Experiment", "run_experiment", "resolved_train_config", "settings_changed", "audit_records", "trained_model", "RUNS_ROOT", "device_name"]
 
 log = logging.getLogger(__name__)
 RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
@@ -60,6 +60,13 @@ class Experiment:
                 "variant": self.variant, "protocol": self.protocol}
 
 
+def resolved_train_config(exp: Experiment, profile: str, seed: int):
+    """The TrainConfig ``exp`` trains with at ``profile`` and ``seed`` (selection on the test split only
+    under the ``paper`` protocol, where the papers select that way)."""
+    return get_profile(profile).apply(replace(exp.train, seed=seed, eval_ks=tuple(sorted(set(exp.eval_ks))),
+                                              select_split="test" if exp.protocol == "paper" else "valid"))
+
+
 def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, force: bool = False,
                    results_root: Path | None = None, data_dir=None) -> dict:
     """Run (or load, for an existing full-profile record) ``exp`` at ``profile``; return the record."""
@@ -68,8 +75,7 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     label = {**exp.label(), "dataset": dataset, "seed": seed}
     path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
     selection_on_test = exp.protocol == "paper"
-    train_cfg = prof.apply(replace(exp.train, seed=seed, eval_ks=tuple(sorted(set(exp.eval_ks))),
-                                   select_split="test" if selection_on_test else "valid"))
+    train_cfg = resolved_train_config(exp, profile, seed)
     if profile == "full" and path.exists() and not force:
         recorded = rec.load_record(path)
         changed = settings_changed(recorded, train_cfg, exp.model_config)
@@ -146,6 +152,27 @@ def settings_changed(record: dict, train_cfg, model_config) -> list[str]:
             if a != b:
                 out.append(f"{prefix}.{key}: {b!r} -> {a!r}")
     return out
+
+
+def audit_records(experiments, profile: str = "full", seeds=(2020, 2021, 2022),
+                  results_root: Path | None = None) -> dict:
+    """Which recorded runs of ``experiments`` were made with settings other than the current ones.
+
+    Returns ``{"checked": n, "stale": [{"record": path, "changes": [...]}, ...]}``; a stale record is what
+    the book would show while its experiment now trains differently (``run_experiment`` retrains it)."""
+    checked, stale = 0, []
+    for exp in experiments:
+        for seed in seeds:
+            label = {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
+            path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
+            if not path.exists():
+                continue
+            checked += 1
+            changes = settings_changed(rec.load_record(path), resolved_train_config(exp, profile, seed),
+                                       exp.model_config)
+            if changes:
+                stale.append({"record": str(path), "changes": changes})
+    return {"checked": checked, "stale": stale}
 
 
 def _weights_path(label: dict, profile: str) -> Path:

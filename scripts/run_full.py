@@ -21,7 +21,6 @@ if str(REPO) not in sys.path:
 
 
 DATASETS = ("ml-1m", "gowalla", "yelp2018")
-LONG_EPOCHS = 800               # the fast recipe with its cosine stretched to twice the default budget
 LEGCF_DATASETS = ("gowalla",)   # the only LEGCF dataset whose training split is held here
 
 
@@ -32,7 +31,7 @@ def groups():
     return {
         "lightgcn-paper": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",)),
         "lightgcn-clean": lambda: catalog.lightgcn_paper_experiments(("gowalla",), ("clean",)),
-        "lightgcn-long": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",), epochs=LONG_EPOCHS),
+        "lightgcn-long": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",), epochs=catalog.LIGHTGCN_LONG_EPOCHS),
         "l2q-lightgcn": lambda: catalog.l2q_lightgcn_experiments(DATASETS),
         "l2q-table2": lambda: catalog.l2q_experiments(DATASETS),
         "l2q-ablation": lambda: catalog.l2q_ablation_experiments(DATASETS),
