@@ -14,6 +14,8 @@ Matching rules
 - The metric looked up in ``record["metrics"]`` is ``f"{metric}@{k}"`` (``metric`` alone without k);
   for paper ``L2Q-GCN`` the metric ``ndcg`` is looked up as ``ndcg_hits@k`` (the paper's NDCG).
 - Records that differ only in seed are averaged (mean; ``record`` is then the list of paths).
+  ``n_seeds`` counts them and ``seed_std`` is their sample standard deviation (ddof = 1; None with
+  one seed). Derived cells carry the ``n_seeds`` of the model's records and no ``seed_std``.
   When a cell has records under several protocols, ``paper`` is preferred, else the
   alphabetically first protocol.
 - Derived cells are recomputed from our records: ``capacity_vs_lightgcn`` = ours(model) /
@@ -31,7 +33,7 @@ record's raw ``num_params`` count by 1e6.
 from __future__ import annotations
 
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, stdev
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
@@ -47,7 +49,8 @@ __all__ = [
 
 #: the keys of every report row, in order
 ROW_KEYS: tuple[str, ...] = ("paper", "table", "dataset", "method", "variant", "metric", "k", "paper_value",
-                             "reproduced", "protocol", "profile", "status", "record")
+                             "reproduced", "protocol", "profile", "status", "record",
+                             "n_seeds", "seed_std")   # the last two added after the first release, at the end
 
 STATUSES: tuple[str, ...] = ("reproduced", "missing-data", "not-run")
 
@@ -66,7 +69,7 @@ _BASELINE = "LightGCN"
 _BEST = "Best"
 
 CellKey = tuple[str, str, str, str, str]            # paper, table, dataset_id, method, variant
-Estimates = dict[str, tuple[float, list[str]]]      # protocol -> (mean value, record paths)
+Estimates = dict[str, tuple[float, list[str], float | None]]   # protocol -> (mean, record paths, seed std)
 
 
 # --------------------------------------------------------------------------- lookup
@@ -106,8 +109,9 @@ def _estimates_in(records: list[dict], key: str, scale: float) -> Estimates:
     out: Estimates = {}
     for protocol, recs in by_protocol.items():
         recs = sorted(recs, key=lambda r: (str(r.get("seed")), str(r.get("_path"))))
-        out[protocol] = (fmean(float(r["metrics"][key]) * scale for r in recs),
-                         [str(r.get("_path")) for r in recs])
+        values = [float(r["metrics"][key]) * scale for r in recs]
+        out[protocol] = (fmean(values), [str(r.get("_path")) for r in recs],
+                         stdev(values) if len(values) > 1 else None)
     return out
 
 
@@ -131,7 +135,9 @@ def _choose_protocol(protocols: Iterable[str]) -> str | None:
 
 # --------------------------------------------------------------------------- cell values
 
-Resolved = tuple[float | None, str | None, str | list[str] | None]   # value, protocol, record
+#: value, protocol, record path(s), number of seeds, seed std
+Resolved = tuple[float | None, str | None, str | list[str] | None, int | None, float | None]
+_NONE: Resolved = (None, None, None, None, None)
 
 
 def _direct(index: dict[CellKey, list[dict]], cell: CellKey, key: str, unit: str) -> Resolved:
@@ -139,20 +145,21 @@ def _direct(index: dict[CellKey, list[dict]], cell: CellKey, key: str, unit: str
     est = _estimates(index, cell, key, unit)
     protocol = _choose_protocol(est)
     if protocol is None:
-        return None, None, None
-    value, paths = est[protocol]
-    return value, protocol, (paths[0] if len(paths) == 1 else paths)
+        return _NONE
+    value, paths, std = est[protocol]
+    return value, protocol, (paths[0] if len(paths) == 1 else paths), len(paths), std
 
 
-def _combine(num: Estimates, den: Estimates, fn: Callable[[float, float], float]) -> Resolved:
-    """``fn(num, den)`` under the preferred protocol both inputs have; record = all input paths."""
+def _combine(num: Estimates, den: Estimates, fn: Callable[[float, float], float], model: str = "num") -> Resolved:
+    """``fn(num, den)`` under the preferred protocol both inputs have; record = all input paths; ``model``
+    ("num" or "den") says which input is the model's, whose seed count the row carries."""
     protocol = _choose_protocol(set(num) & set(den))
     if protocol is None:
-        return None, None, None
-    (a, pa), (b, pb) = num[protocol], den[protocol]
+        return _NONE
+    (a, pa, _), (b, pb, _) = num[protocol], den[protocol]
     if b == 0:
-        return None, None, None
-    return fn(a, b), protocol, pa + pb
+        return _NONE
+    return fn(a, b), protocol, pa + pb, len(pa if model == "num" else pb), None
 
 
 def _resolve(index: dict[CellKey, list[dict]], ref: Mapping) -> Resolved:
@@ -171,7 +178,7 @@ def _resolve(index: dict[CellKey, list[dict]], ref: Mapping) -> Resolved:
     if metric.endswith(_RATIO_SUFFIX):
         key = metric_key(paper, metric[: -len(_RATIO_SUFFIX)], None)
         baseline = _estimates(index, (paper, table, ds, _BASELINE, variant), key, "")
-        return _combine(baseline, _estimates(index, cell, key, ""), lambda a, b: a / b)
+        return _combine(baseline, _estimates(index, cell, key, ""), lambda a, b: a / b, model="den")
     return _direct(index, cell, metric_key(paper, metric, k), unit)
 
 
@@ -221,14 +228,14 @@ def build_report(profile: str = "full", results_root: Path | None = None,
     for r in ref.to_dict("records"):
         k = None if pd.isna(r["k"]) else int(r["k"])
         r["k"] = k
-        value, protocol, record = _resolve(index, r)
+        value, protocol, record, n_seeds, seed_std = _resolve(index, r)
         if value is not None:
             status = "reproduced"
         else:
             status = "not-run" if has_data(r["dataset_id"]) else "missing-data"
         rows.append(dict(zip(ROW_KEYS, (
             r["paper"], r["table"], r["dataset_id"], r["method"], r["variant"], _row_metric(r), k,
-            float(r["value_std"]), value, protocol, profile, status, record))))
+            float(r["value_std"]), value, protocol, profile, status, record, n_seeds, seed_std))))
     return rows
 
 
@@ -254,13 +261,13 @@ def _diff(paper: float, ours: float | None) -> str:
 
 def _table_lines(rows: list[dict]) -> list[str]:
     """Aligned text lines of one paper/table group."""
-    header = ("dataset", "method", "variant", "metric", "paper", "ours", "diff", "status", "protocol")
+    header = ("dataset", "method", "variant", "metric", "paper", "ours", "diff", "seeds", "sd", "status", "protocol")
     body = [(r["dataset"], r["method"] or "-", r["variant"] or "-",
              r["metric"] if r["k"] is None else f"{r['metric']}@{r['k']}",
              _fmt(r["paper_value"]), _fmt(r["reproduced"]), _diff(r["paper_value"], r["reproduced"]),
-             r["status"], r["protocol"] or "-") for r in rows]
+             r.get("n_seeds") or "-", _fmt(r.get("seed_std")), r["status"], r["protocol"] or "-") for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-    numeric = {4, 5, 6}
+    numeric = {4, 5, 6, 7, 8}
 
     def line(cells) -> str:
         return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
@@ -273,7 +280,8 @@ def format_report(rows: list[dict]) -> str:
     """Readable text tables grouped by paper/table, followed by a status summary.
 
     Metric values are fractions (paper percentages divided by 100); ``diff`` is the relative
-    difference of ours to the paper's value.
+    difference of ours to the paper's value; ``seeds`` the number of seeds ours averages and ``sd`` their
+    standard deviation.
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
@@ -301,7 +309,8 @@ def report_frame(paper: str, tables: Iterable[str], profile: str = "full", rows:
 
 
 def side_by_side(df: pd.DataFrame, index=("dataset", "method", "variant"), metrics=None) -> pd.DataFrame:
-    """Wide table: one row per ``index``, columns ``<metric>@<k>`` x (paper, ours), plus a status column."""
+    """Wide table: one row per ``index``, columns ``<metric>@<k>`` x (paper, ours), plus the number of seeds
+    our values average (the most any cell of the row has) and a status column."""
     if df.empty:
         return df
     d = df.copy()
@@ -316,6 +325,8 @@ def side_by_side(df: pd.DataFrame, index=("dataset", "method", "variant"), metri
     first = {v: i for i, v in enumerate(dict.fromkeys(keys[index[0]]))}   # group rows by the first index level
     keys = keys.sort_values(index[0], key=lambda col: col.map(first), kind="stable")
     wide = wide.reindex(keys.set_index(list(index)).index)
+    if "n_seeds" in d:
+        wide[("", "seeds")] = d.groupby(list(index), sort=False)["n_seeds"].max().astype("Int64")
     status = d.groupby(list(index), sort=False)["status"].agg(lambda s: ",".join(sorted(set(s))))
     wide[("", "status")] = status
     return wide

@@ -80,8 +80,10 @@ def test_report_cli_json_keys_are_stable():
                          cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = json.loads(out.stdout)
-    assert rows and list(rows[0]) == ["paper", "table", "dataset", "method", "variant", "metric", "k",
-                                      "paper_value", "reproduced", "protocol", "profile", "status", "record"]
+    # the keys, in their order; later additions (seed count and spread) only at the end
+    assert rows and list(rows[0])[:13] == ["paper", "table", "dataset", "method", "variant", "metric", "k",
+                                           "paper_value", "reproduced", "protocol", "profile", "status", "record"]
+    assert list(rows[0])[13:] == ["n_seeds", "seed_std"]
 
 
 def test_profiles_cap_epochs_and_compile_only_at_full():

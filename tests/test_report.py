@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from qlib.record import write_record
 from qlib.report import ROW_KEYS, STATUSES, build_report, format_report, metric_key
 
 PROV = {"git_commit": None, "note": "synthetic"}   # skip the real provenance to keep the tests fast
+SEED_VALUES = (0.18, 0.19)   # LightGCN's recall@20 under seeds 1 and 2 in the fixture
 
 
 def put(root, paper="L2Q-GCN", table="Table 2", dataset="gowalla", method="LightGCN", variant="", protocol="paper",
@@ -32,8 +34,8 @@ def row(rows, **match) -> dict:
 def results(tmp_path):
     """A results root with a few synthetic full-profile records."""
     # Table 2, Gowalla: LightGCN with two seeds, L2Q-GCN_end under two protocols
-    put(tmp_path, seed=1, **{"recall@20": 0.18, "ndcg@20": 0.15, "ndcg_hits@20": 0.30})
-    put(tmp_path, seed=2, **{"recall@20": 0.19, "ndcg@20": 0.16, "ndcg_hits@20": 0.32})
+    put(tmp_path, seed=1, **{"recall@20": SEED_VALUES[0], "ndcg@20": 0.15, "ndcg_hits@20": 0.30})
+    put(tmp_path, seed=2, **{"recall@20": SEED_VALUES[1], "ndcg@20": 0.16, "ndcg_hits@20": 0.32})
     put(tmp_path, method="L2Q-GCN_end", **{"recall@20": 0.148, "ndcg_hits@20": 0.248, "ndcg@20": 0.1})
     put(tmp_path, method="L2Q-GCN_end", protocol="clean", **{"recall@20": 0.01, "ndcg_hits@20": 0.01})
     # a protocol only one input of a derived cell has must not be used for it
@@ -75,7 +77,7 @@ def test_rows_one_per_cell_with_exact_keys(rows):
     assert len(rows) == 739
     assert all(tuple(r) == ROW_KEYS for r in rows)
     assert ROW_KEYS == ("paper", "table", "dataset", "method", "variant", "metric", "k", "paper_value",
-                        "reproduced", "protocol", "profile", "status", "record")
+                        "reproduced", "protocol", "profile", "status", "record", "n_seeds", "seed_std")
     keys = [(r["paper"], r["table"], r["dataset"], r["method"], r["variant"], r["metric"], r["k"]) for r in rows]
     assert len(set(keys)) == len(keys)
     assert {r["status"] for r in rows} <= set(STATUSES)
@@ -93,6 +95,17 @@ def test_seed_average_and_paths(rows):
     assert isinstance(r["record"], list) and len(r["record"]) == 2
     assert all(p.endswith(".json") for p in r["record"])
     assert {p.rsplit("__", 1)[1] for p in r["record"]} == {"seed1.json", "seed2.json"}
+    assert r["n_seeds"] == 2 and r["seed_std"] == pytest.approx(statistics.stdev(SEED_VALUES))
+
+
+def test_single_seed_has_no_spread_and_derived_cells_count_the_model(rows):
+    r = row(rows, paper="L2Q-GCN", table="Table 2", dataset="gowalla", method="L2Q-GCN_end", metric="recall", k=20)
+    assert r["n_seeds"] == 1 and r["seed_std"] is None
+    r = row(rows, paper="L2Q-GCN", table="Table 2", dataset="gowalla", method="L2Q-GCN_end",
+            metric="capacity_vs_lightgcn:recall", k=20)
+    assert r["n_seeds"] == 1 and r["seed_std"] is None        # the model's one seed, not LightGCN's two
+    r = row(rows, paper="L2Q-GCN", table="Table 2", dataset="gowalla", method="HashNet", metric="recall", k=20)
+    assert r["status"] == "not-run" and r["n_seeds"] is None and r["seed_std"] is None
 
 
 def test_l2q_ndcg_uses_hits_convention_and_legcf_standard(rows):
