@@ -133,6 +133,8 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
 
 #: TrainConfig fields that do not change results (as in TrainConfig.fingerprint)
 _RESULT_NEUTRAL = ("progress", "checkpoint_dir", "max_wall_time_s", "target", "patience")
+#: model settings that size work or name caches without changing a result (NeuMF's scoring block, METIS cache)
+_MODEL_NEUTRAL = ("score_budget", "metis_cache_dir")
 
 
 def settings_changed(record: dict, train_cfg, model_config) -> list[str]:
@@ -144,7 +146,7 @@ def settings_changed(record: dict, train_cfg, model_config) -> list[str]:
     for prefix, now, then in (("train", _plain(train_cfg), config.get("train", {})),
                               ("model", _plain(model_config) if model_config is not None else {}, config.get("model", {}))):
         for key in sorted(set(now) & set(then)):
-            if key in _RESULT_NEUTRAL and prefix == "train":
+            if key in (_RESULT_NEUTRAL if prefix == "train" else _MODEL_NEUTRAL):
                 continue
             a, b = now[key], then[key]
             if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

@@ -114,6 +114,11 @@ def test_a_record_made_with_other_settings_is_not_reused():
     assert settings_changed(record, train, cfg) == []            # lists vs tuples, neutral and unknown fields
     assert settings_changed(record, replace(train, epochs=60), cfg) == ["train.epochs: 400 -> 60"]
     assert settings_changed(record, train, replace(cfg, update_every=5)) == ["model.update_every: 1 -> 5"]
+    assert settings_changed(record, train, replace(cfg, metis_cache_dir="/tmp/other")) == []   # names a cache only
+    from qlib.models import NeuMFConfig
+    ncf = {"config": {"train": record["config"]["train"], "model": vars(NeuMFConfig(score_budget=2 ** 24))}}
+    assert settings_changed(ncf, train, NeuMFConfig(score_budget=2 ** 18)) == []   # a scoring block size only
+    assert settings_changed(ncf, train, NeuMFConfig(gmf_dim=8)) == ["model.gmf_dim: 64 -> 8"]
 
 
 def test_every_recorded_full_run_matches_the_current_settings():
