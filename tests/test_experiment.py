@@ -51,7 +51,8 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
     assert not extrapolate_epochs(curve[:3], 0.175)["ok"]
 
 
-@pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py"])
+@pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py",
+                                    "neurcf_scoring.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
@@ -67,6 +68,10 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
     if script == "tune_fast_recipe.py":
         assert data["protocol"].startswith("clean") and len(data["runs"]) == 5
+    if script == "neurcf_scoring.py":   # every block size timed, on the same scores
+        assert [r["score_budget"] for r in data["rows"]] == sorted((r["score_budget"] for r in data["rows"]), reverse=True)
+        assert all(r["seconds"] > 0 and r["pairs_per_s"] > 0 for r in data["rows"])
+        assert data["rows"][0]["speedup_vs_largest"] == pytest.approx(1.0)
     if script == "tune_legcf.py":   # default variants: paper (updates on) and update-off; validation only
         assert data["split_read"] == "valid" and len(data["runs"]) == 2
         runs = {r["variant"]: r for r in data["runs"].values()}
