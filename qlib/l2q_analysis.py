@@ -1,7 +1,8 @@
 """The L2Q-GCN chapter's analyses that are not training runs, recorded like runs.
 
 - :func:`resource_records`: Fig. 5 / appendix Table 3, embedding size on disk and inference time of
-  LightGCN, L2Q-GCN_end and L2Q-GCN_anl at the figure's setting (L = 2, d = 128 for all models). Size and
+  LightGCN, L2Q-GCN_end and L2Q-GCN_anl at the figure's setting (L = 2, d = 128 for all models), and of
+  HashGNN (hard and soft) on the figure's dataset (Yelp2018; table "Figure 5(a)"). Size and
   time depend on the shapes and types of what is stored, not on the trained values, so the models are
   measured at their initialisation (stated in each record).
 - :func:`landscape_record`: Fig. 3, the loss surface of a trained L2Q-GCN_end under Eq. 11's
@@ -19,13 +20,14 @@ from .data import load_dataset
 from .experiment import Experiment, device_name, trained_model
 from .graph import build_norm_adj
 from .landscape import loss_landscape, perturbation_grid
-from .models import L2QGCN, L2QGCNConfig, LightGCN, LightGCNConfig
+from .models import HashGNN, HashGNNConfig, L2QGCN, L2QGCNConfig, LightGCN, LightGCNConfig
 from .recipes import get_profile
 from .resources import eq14_bits, inference_time, size_on_disk_mib, stored_representation
 from .sampling import TripleSampler
 from .train import seed_everything
 
-__all__ = ["RESOURCE_METHODS", "resource_records", "landscape_record", "roughness", "lsh_record"]
+__all__ = ["RESOURCE_METHODS", "FIGURE5_METHODS", "FIGURE5_DATASET", "resource_records", "landscape_record",
+           "roughness", "lsh_record"]
 
 MIB = 2 ** 20
 
@@ -37,6 +39,13 @@ RESOURCE_METHODS = {
     "L2Q-GCN_anl": lambda data, adj: L2QGCN(adj, data.n_users, data.n_items,
                                             L2QGCNConfig(variant="anl", emb_dim=128, code_dim=128, n_layers=2)),
 }
+#: Fig. 5(a)'s dataset and the models only the figure shows (at the same setting as the Table 2 baselines)
+FIGURE5_DATASET = "yelp2018"
+FIGURE5_METHODS = {
+    name: (lambda variant: lambda data, adj: HashGNN(adj, data.n_users, data.n_items, HashGNNConfig(
+        variant=variant, emb_dim=128, hidden_dim=128, code_dim=128, n_layers=2)))(variant)
+    for name, variant in (("HashGNN", "hard"), ("HashGNN-soft", "soft"))
+}
 
 
 def resource_records(dataset: str, profile: str = "quick", user_sample: int | None = 2048, seed: int = 2020,
@@ -47,7 +56,8 @@ def resource_records(dataset: str, profile: str = "quick", user_sample: int | No
     data = load_dataset(name, protocol="paper", seed=seed)
     adj = build_norm_adj(data.train)
     out = []
-    for method, build in RESOURCE_METHODS.items():
+    methods = {**RESOURCE_METHODS, **(FIGURE5_METHODS if dataset == FIGURE5_DATASET else {})}
+    for method, build in methods.items():
         seed_everything(seed)
         model = build(data, adj)
         t0 = time.perf_counter()
@@ -55,11 +65,13 @@ def resource_records(dataset: str, profile: str = "quick", user_sample: int | No
         n = data.n_users + data.n_items
         paper = inference_time(stored, "paper", user_sample=user_sample, seed=seed)
         blas = inference_time(stored, "blas", user_sample=user_sample, seed=seed)
+        n_codes = 1 if isinstance(model, HashGNN) else None
         record = {
-            "paper": "L2Q-GCN", "table": "Appendix Table 3", "dataset": name, "method": method, "variant": "",
+            "paper": "L2Q-GCN", "table": "Appendix Table 3" if method in RESOURCE_METHODS else "Figure 5(a)",
+            "dataset": name, "method": method, "variant": "",
             "protocol": "paper", "seed": seed, "epochs": 0,
             "metrics": {"embedding_size": size_on_disk_mib(stored),
-                        "embedding_size_eq14": eq14_bits(n, 128, 2, stored.kind) / 8 / MIB,
+                        "embedding_size_eq14": eq14_bits(n, 128, 2, stored.kind, n_codes) / 8 / MIB,
                         "inference_time": paper["seconds"], "inference_time_blas": blas["seconds"]},
             "timing": {"paper": paper, "blas": blas},
             "config": {"model_class": type(model).__name__, "dim": 128, "n_layers": 2, "stored": stored.kind,
@@ -69,7 +81,11 @@ def resource_records(dataset: str, profile: str = "quick", user_sample: int | No
                      "inference_time = score + full sort for all users with BLAS disabled (NumPy einsum loops; "
                      "codes in integer arithmetic), inference_time_blas = fp32 BLAS products + top-100; times "
                      f"measured on {user_sample} sampled users and scaled to all users; models at initialisation "
-                     "(size and time depend on shapes, not trained values)",
+                     "(size and time depend on shapes, not trained values)"
+                     + ("; HashGNN-soft at initialisation ranks every node by its continuous vector (guidance "
+                        "beta = 0): stored as the fp32 table plus one selector bit per node; the trained model's "
+                        "rows ranked by codes could be stored as bits (its Table 2 record's storage_bits)"
+                        if method == "HashGNN-soft" else ""),
             "provenance": rec.provenance(device=device_name()),
         }
         if write:

@@ -4,7 +4,10 @@ Size ("E.S."): the representation a model needs for ranking is written to a file
 read back, in MiB (the paper's "MB": LightGCN on Yelp2018, d = 128, is 69,716 x 128 x 4 B = 34.04 MiB):
 - full precision: one fp32 table [N, d] (LightGCN stores its ego table; outputs are recomputed);
 - binary codes: the (L+1) codes of every node bit-packed (``numpy.packbits``), plus one fp32 rescaling
-  factor per node and code for L2Q-GCN_anl (Eq. 14).
+  factor per node and code for L2Q-GCN_anl (Eq. 14);
+- HashGNN (Fig. 5(a) only): the hard variant stores one bit-packed code per node; the soft variant ranks
+  with a code or its continuous vector per node (:mod:`qlib.models.hashgnn`), so it stores the fp32 table
+  of continuous vectors z (the codes are sign(z)) plus one bit-packed selector bit per node.
 
 Inference time ("I.T."): score every item for every user and sort, in two settings:
 - ``paper``: the paper's setting, BLAS disabled; codes stored as int8, f(Q) = sum_l q(l) widened once to
@@ -36,21 +39,35 @@ MIB = 2 ** 20
 @dataclass
 class StoredRepresentation:
     """What a model stores for ranking: fp32 ``table`` [N, d], or sign ``codes`` [N, n_codes, d] in {-1, +1}
-    with optional fp32 ``scales`` [N, n_codes]. Users are rows 0..n_users-1."""
+    with optional fp32 ``scales`` [N, n_codes]. Users are rows 0..n_users-1. ``selector`` [N] (bool, with a
+    table) marks the rows ranked by sign(table) instead of the table row (HashGNN-soft)."""
 
     n_users: int
     table: np.ndarray | None = None
     codes: np.ndarray | None = None
     scales: np.ndarray | None = None
+    selector: np.ndarray | None = None
 
     @property
     def kind(self) -> str:
-        return "fp32" if self.table is not None else ("codes+scales" if self.scales is not None else "codes")
+        if self.table is not None:
+            return "fp32+selector" if self.selector is not None else "fp32"
+        return "codes+scales" if self.scales is not None else "codes"
 
 
 @torch.no_grad()
 def stored_representation(model) -> StoredRepresentation:
-    """The stored form of a LightGCN-like model (its ego table) or an L2Q-GCN model (its per-layer codes)."""
+    """The stored form of a LightGCN-like model (its ego table), an L2Q-GCN model (its per-layer codes) or a
+    HashGNN model (hard: one code per node; soft: the continuous table and the per-node selector)."""
+    from .models.hashgnn import HashGNN
+
+    if isinstance(model, HashGNN):
+        zu, zi = model.continuous()
+        z = torch.cat([zu, zi]).detach().float()
+        if model.config.variant == "hard":
+            return StoredRepresentation(model.n_users, codes=torch.where(z >= 0, 1, -1).to(torch.int8)[:, None].numpy())
+        mu, mi = model._soft_mask()
+        return StoredRepresentation(model.n_users, table=z.numpy(), selector=torch.cat([mu, mi]).numpy())
     if hasattr(model, "codes") and hasattr(model, "quantize"):
         was = model.quantize.enabled
         model.quantize.enabled = True
@@ -70,17 +87,21 @@ def stored_representation(model) -> StoredRepresentation:
     return StoredRepresentation(model.n_users, table=model.embedding.detach().float().numpy())
 
 
-def eq14_bits(n_nodes: int, dim: int, n_layers: int, kind: str) -> int:
-    """Eq. 14 (and its fp32 reference): 32 N d for a table; (L+1) N d for codes; (L+1) N (d + 32) with scales."""
-    if kind == "fp32":
-        return 32 * n_nodes * dim
+def eq14_bits(n_nodes: int, dim: int, n_layers: int, kind: str, n_codes: int | None = None) -> int:
+    """Eq. 14 (and its fp32 reference): 32 N d for a table (+ N selector bits); (L+1) N d for codes;
+    (L+1) N (d + 32) with scales. ``n_codes`` overrides the L+1 codes per node (HashGNN: 1)."""
+    if kind in ("fp32", "fp32+selector"):
+        return 32 * n_nodes * dim + (n_nodes if kind == "fp32+selector" else 0)
     per = dim + (32 if kind == "codes+scales" else 0)
-    return (n_layers + 1) * n_nodes * per
+    return (n_layers + 1 if n_codes is None else n_codes) * n_nodes * per
 
 
 def _write(rep: StoredRepresentation, path: Path) -> None:
-    arrays = {"table": rep.table} if rep.table is not None else {
-        "codes": np.packbits(rep.codes > 0, axis=-1), **({"scales": rep.scales} if rep.scales is not None else {})}
+    if rep.table is not None:
+        arrays = {"table": rep.table, **({"selector": np.packbits(rep.selector)} if rep.selector is not None else {})}
+    else:
+        arrays = {"codes": np.packbits(rep.codes > 0, axis=-1),
+                  **({"scales": rep.scales} if rep.scales is not None else {})}
     with open(path, "wb") as f:
         for a in arrays.values():
             np.save(f, np.ascontiguousarray(a))
@@ -98,10 +119,12 @@ def size_on_disk_mib(rep: StoredRepresentation) -> float:
 
 
 def _factors(rep: StoredRepresentation) -> tuple[np.ndarray, np.ndarray]:
-    """(user, item) matrices whose row products are the scores: the table, or f(Q) = sum_l alpha(l) q(l)
-    (Eq. 6; small integers kept as int8 when there are no scales)."""
+    """(user, item) matrices whose row products are the scores: the table (with the selected rows replaced by
+    their codes), or f(Q) = sum_l alpha(l) q(l) (Eq. 6; small integers kept as int8 when there are no scales)."""
     if rep.table is not None:
-        m = rep.table
+        m = rep.table   # HashGNN-soft: the selected rows rank with their code sign(z) (+1 at 0, as HashGNN.code)
+        if rep.selector is not None:
+            m = np.where(rep.selector[:, None], np.where(m >= 0, 1.0, -1.0), m).astype(np.float32)
     elif rep.scales is None:
         m = rep.codes.sum(axis=1, dtype=np.int8)
     else:

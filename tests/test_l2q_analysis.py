@@ -118,3 +118,31 @@ def test_compiled_and_eager_l2q_losses_agree(data_adj):
     assert eager.keys() == compiled.keys() == {"bpr", "rec", "reg"}
     for k in eager:
         assert compiled[k] == pytest.approx(eager[k], rel=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["hard", "soft"])
+def test_hashgnn_stored_form_matches_its_storage_bits_and_scores(data_adj, variant):
+    """Fig. 5(a)'s HashGNN rows: one code per node (hard), or the continuous table plus a selector bit per
+    node (soft); the stored form ranks exactly as the model's scorer, and its file is the model's bits."""
+    from qlib.models import HashGNN, HashGNNConfig
+
+    data, adj = data_adj
+    torch.manual_seed(0)
+    model = HashGNN(adj, data.n_users, data.n_items, HashGNNConfig(variant=variant, emb_dim=16, hidden_dim=16,
+                                                                   code_dim=16, n_layers=2, soft_code_prob=0.5))
+    rep = stored_representation(model)
+    n = model.n_users + model.n_items
+    if variant == "hard":
+        assert rep.kind == "codes" and rep.codes.shape == (n, 1, 16)
+        assert eq14_bits(n, 16, 2, rep.kind, n_codes=1) == model.storage_bits() == n * 16
+        header = 128
+    else:
+        assert rep.kind == "fp32+selector" and rep.table.shape == (n, 16) and 0 < rep.selector.sum() < n
+        assert eq14_bits(n, 16, 2, rep.kind) == 32 * n * 16 + n
+        header = 256
+    assert size_on_disk_mib(rep) * 2**20 == pytest.approx(eq14_bits(n, 16, 2, rep.kind, 1) / 8 + header, abs=64)
+    users, items = _factors(rep)
+    with torch.no_grad():
+        scores = model.scorer()(torch.arange(5))
+    np.testing.assert_allclose(scores.numpy(), users[:5].astype(np.float32) @ items.astype(np.float32).T,
+                               rtol=1e-5, atol=1e-5)
