@@ -22,7 +22,7 @@ optionally pre-trains GMF and MLP separately).
 
 ``forward()`` returns the embedding tables ([GMF | MLP] per user and per item); they are not inner-product
 representations, so ranking goes through :meth:`NeuMF.scorer`, which scores all items for a batch of users
-in item chunks sized to a memory budget.
+in [user block, item block] tiles sized to a memory budget.
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from .base import RecModel, bpr_loss, eval_mode, l2_reg
 __all__ = ["NeuMFConfig", "NeuMF", "NeurCF"]
 
 LOSSES = ("bce", "bpr")
+#: most items per scoring tile (the user side of a tile fills the rest of ``NeuMFConfig.score_budget``)
+ITEM_TILE = 512
 
 
 @dataclass
@@ -110,8 +112,10 @@ class NeuMF(RecModel):
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """users -> [b, n_items] logits. The first MLP layer splits into a user and an item part
-        (W_1^T [p | q] = W_u^T p + W_i^T q), computed once; the rest runs on item chunks whose
-        [b, chunk, width] blocks stay under ``config.score_budget`` elements."""
+        (W_1^T [p | q] = W_u^T p + W_i^T q), computed once; the rest runs on tiles of at most
+        :data:`ITEM_TILE` items and as many users as keep the [users, items, width] block under
+        ``config.score_budget`` elements (a block that fits in cache; the tile count does not depend on the
+        size of the user batch, so Python's loop overhead stays small)."""
         with eval_mode(self):
             first = self.mlp[0]
             half = self.user_mlp.shape[1]
@@ -130,12 +134,15 @@ class NeuMF(RecModel):
             u = u.to(self.user_gmf.device)
             out = self.user_gmf[u] @ item_gmf_t + bias                       # [b, n_items]
             up = user_part[u][:, None, :]                                    # [b, 1, h1]
-            chunk = max(1, self.config.score_budget // max(1, len(u) * width))
-            for start in range(0, self.n_items, chunk):
-                h = torch.relu(up + item_part[None, start:start + chunk])    # [b, chunk, h1]
-                for lin in rest:
-                    h = torch.relu(lin(h))
-                out[:, start:start + chunk] += h @ h_mlp
+            pairs = max(1, self.config.score_budget // width)
+            chunk = min(self.n_items, ITEM_TILE, pairs)
+            ub = max(1, pairs // chunk)
+            for us in range(0, len(u), ub):
+                for start in range(0, self.n_items, chunk):
+                    h = torch.relu(up[us:us + ub] + item_part[None, start:start + chunk])   # [ub, chunk, h1]
+                    for lin in rest:
+                        h = torch.relu(lin(h))
+                    out[us:us + ub, start:start + chunk] += h @ h_mlp
             return out
 
         return score
