@@ -52,7 +52,7 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
 
 
 @pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py",
-                                    "neurcf_scoring.py"])
+                                    "neurcf_scoring.py", "inference_parts.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
@@ -72,6 +72,10 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         assert [r["score_budget"] for r in data["rows"]] == sorted((r["score_budget"] for r in data["rows"]), reverse=True)
         assert all(r["seconds"] > 0 and r["pairs_per_s"] > 0 for r in data["rows"])
         assert data["rows"][0]["speedup_vs_largest"] == pytest.approx(1.0)
+    if script == "inference_parts.py":   # both forms timed per dataset, with the codes' speed-ups
+        assert {r["form"] for r in data["rows"]} == {"fp32 table", "int16 summed codes"}
+        assert all(r["score_s"] > 0 and r["sort_s"] > 0 and 0 < r["sort_share"] < 1 for r in data["rows"])
+        assert all("total_speedup_vs_fp32" in r for r in data["rows"] if r["form"] == "int16 summed codes")
     if script == "tune_legcf.py":   # default variants: paper (updates on) and update-off; validation only
         assert data["split_read"] == "valid" and len(data["runs"]) == 2
         runs = {r["variant"]: r for r in data["runs"].values()}
