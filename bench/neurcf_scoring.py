@@ -3,11 +3,11 @@
 NeuMF cannot rank by one matrix product: every (user, item) pair goes through the MLP tower. The scorer
 (:meth:`qlib.models.NeuMF.scorer`) works on [users, item chunk, hidden] blocks of at most
 ``NeuMFConfig.score_budget`` elements. This script times scoring the same users against every item with
-several budgets (same model, same scores: checked), at the L2Q-GCN Table 2 baseline's widths, in the
+several budgets and thread counts (same model, same scores: checked), at the L2Q-GCN Table 2 baseline's widths, in the
 trainer's evaluation batches of users, and writes
 results/bench/neurcf_scoring_<dataset>.json (results/smoke/bench with --smoke).
 
-    python bench/neurcf_scoring.py [--dataset gowalla] [--users 1024] [--smoke]
+    python bench/neurcf_scoring.py [--dataset gowalla] [--users 2048] [--threads 1 2] [--smoke]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="gowalla")
     p.add_argument("--users", type=int, default=2048,
                    help="users scored per timing (in the trainer's evaluation batches of TrainConfig.eval_batch_size)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="torch thread counts to time")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
     args = p.parse_args(argv)
@@ -37,7 +37,6 @@ def main(argv=None) -> int:
         args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
     if args.smoke:
         args.dataset, args.users = "gowalla-mini", 256
-    torch.set_num_threads(args.threads)
 
     from bench.levers import timeit
     from qlib.catalog import l2q_baseline_experiments
@@ -60,26 +59,29 @@ def main(argv=None) -> int:
         return torch.cat([s(users[b:b + batch]) for b in range(0, len(users), batch)])
 
     rows, reference = [], None
-    for budget in BUDGETS:
-        model.config.score_budget = budget
-        scores = score_all()
-        if reference is None:
-            reference = scores
-        torch.testing.assert_close(scores, reference, rtol=1e-5, atol=1e-5)   # a block size changes no score
-        seconds = timeit(score_all, repeat=2, warmup=0)
-        rows.append({"score_budget": budget, "seconds": seconds, "pairs_per_s": len(users) * data.n_items / seconds})
-    base = rows[0]["seconds"]
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for budget in BUDGETS:
+            model.config.score_budget = budget
+            scores = score_all()
+            if reference is None:
+                reference = scores
+            torch.testing.assert_close(scores, reference, rtol=1e-5, atol=1e-5)   # a block size changes no score
+            seconds = timeit(score_all, repeat=2, warmup=0)
+            rows.append({"threads": threads, "score_budget": budget, "seconds": seconds,
+                         "pairs_per_s": len(users) * data.n_items / seconds})
     for r in rows:
-        r["speedup_vs_largest"] = base / r["seconds"]
+        r["speedup_vs_largest"] = next(b["seconds"] for b in rows if b["threads"] == r["threads"]) / r["seconds"]
     full_ranking_pairs = data.n_users * data.n_items
     out = {"benchmark": "neurcf_scoring", "dataset": args.dataset, "users_timed": len(users), "user_batch": batch,
            "n_items": data.n_items, "model_config": {"gmf_dim": config.gmf_dim, "mlp_dims": list(config.mlp_dims)},
-           "full_ranking_pairs": full_ranking_pairs, "rows": rows, "threads": args.threads,
+           "full_ranking_pairs": full_ranking_pairs, "rows": rows,
            "provenance": provenance(device=device_name())}
     path = write_json(out, args.out / f"neurcf_scoring_{'smoke' if args.smoke else args.dataset}.json")
-    print(f"{'score_budget':>12} {'s / %d users' % len(users):>14} {'Mpairs/s':>9} {'speed-up':>8} {'one full ranking':>17}")
+    print(f"{'threads':>7} {'score_budget':>12} {'s / %d users' % len(users):>14} {'Mpairs/s':>9} {'speed-up':>8} "
+          f"{'one full ranking':>17}")
     for r in rows:
-        print(f"{r['score_budget']:>12} {r['seconds']:>14.2f} {r['pairs_per_s'] / 1e6:>9.2f} "
+        print(f"{r['threads']:>7} {r['score_budget']:>12} {r['seconds']:>14.2f} {r['pairs_per_s'] / 1e6:>9.2f} "
               f"{r['speedup_vs_largest']:>7.1f}x {full_ranking_pairs / r['pairs_per_s'] / 60:>13.1f} min")
     print("->", path)
     return 0

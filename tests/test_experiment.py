@@ -68,10 +68,13 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
     if script == "tune_fast_recipe.py":
         assert data["protocol"].startswith("clean") and len(data["runs"]) == 5
-    if script == "neurcf_scoring.py":   # every block size timed, on the same scores
-        assert [r["score_budget"] for r in data["rows"]] == sorted((r["score_budget"] for r in data["rows"]), reverse=True)
+    if script == "neurcf_scoring.py":   # every block size timed at each thread count, on the same scores
+        assert {r["threads"] for r in data["rows"]} == {1, 2}
+        for threads in (1, 2):
+            rows = [r for r in data["rows"] if r["threads"] == threads]
+            assert [r["score_budget"] for r in rows] == sorted((r["score_budget"] for r in rows), reverse=True)
+            assert rows[0]["speedup_vs_largest"] == pytest.approx(1.0)
         assert all(r["seconds"] > 0 and r["pairs_per_s"] > 0 for r in data["rows"])
-        assert data["rows"][0]["speedup_vs_largest"] == pytest.approx(1.0)
     if script == "inference_parts.py":   # both forms timed per dataset, with the codes' speed-ups
         assert {r["form"] for r in data["rows"]} == {"fp32 table", "int16 summed codes"}
         assert all(r["score_s"] > 0 and r["sort_s"] > 0 and 0 < r["sort_share"] < 1 for r in data["rows"])

@@ -50,9 +50,9 @@ class NeuMFConfig:
     loss: str = "bce"                            # "bce" (NCF's pointwise log loss) or "bpr"
     reg: float = 0.0
     init_std: float = 0.01
-    score_budget: int = 2 ** 18                  # max elements of the [users, items, hidden] block in scorer():
-    # a 1 MiB block stays in cache; the fastest of 2^16..2^24 on one core (bench/neurcf_scoring.py and its
-    # record results/bench/neurcf_scoring_gowalla.json)
+    score_budget: int = 2 ** 20                  # max elements of the [users, items, hidden] block in scorer():
+    # a 4 MiB block; fastest or near it at one and two threads (smaller blocks win on one thread and lose
+    # badly on two): bench/neurcf_scoring.py, record results/bench/neurcf_scoring_gowalla.json
 
     def validate(self) -> "NeuMFConfig":
         if self.gmf_dim < 1:
