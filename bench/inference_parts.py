@@ -21,6 +21,8 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from bench.common import add_output_args, parse_with_output, timeit  # noqa: E402
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,15 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--block", type=int, default=256, help="users per timed block (the resources module's block)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
-    args = p.parse_args(argv)
-    if args.out is None:
-        args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
+    add_output_args(p)
+    args = parse_with_output(p, argv)
     if args.smoke:
         args.datasets, args.block, args.repeat = ["gowalla-mini"], 32, 1
 
-    from bench.levers import timeit
     from qlib.data import load_dataset
     from qlib.experiment import device_name
     from qlib.record import provenance, write_json

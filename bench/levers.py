@@ -22,14 +22,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-
-def timeit(fn, repeat: int = 5, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t0) / repeat
+from bench.common import add_output_args, parse_with_output, timeit  # noqa: E402
 
 
 def step_fn(model, trip, lr: float = 1e-3):
@@ -62,11 +55,8 @@ def loop_negative_sampling(train, users, rng) -> np.ndarray:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="gowalla")
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
-    args = p.parse_args(argv)
-    if args.out is None:
-        args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
+    add_output_args(p)
+    args = parse_with_output(p, argv)
     if args.smoke:
         args.dataset = "gowalla-mini"
 

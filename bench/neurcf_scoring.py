@@ -21,6 +21,8 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
+from bench.common import add_output_args, parse_with_output, timeit  # noqa: E402
+
 BUDGETS = (2 ** 24, 2 ** 22, 2 ** 20, 2 ** 18, 2 ** 16)   # the first one is the scorer's former default
 
 
@@ -30,15 +32,11 @@ def main(argv=None) -> int:
     p.add_argument("--users", type=int, default=2048,
                    help="users scored per timing (in the trainer's evaluation batches of TrainConfig.eval_batch_size)")
     p.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="torch thread counts to time")
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
-    args = p.parse_args(argv)
-    if args.out is None:
-        args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
+    add_output_args(p)
+    args = parse_with_output(p, argv)
     if args.smoke:
         args.dataset, args.users = "gowalla-mini", 256
 
-    from bench.levers import timeit
     from qlib.catalog import l2q_baseline_experiments
     from qlib.data import load_dataset
     from qlib.experiment import device_name
