@@ -20,7 +20,7 @@ from .graph import build_norm_adj
 from .metrics import evaluate
 from .models.base import RecModel
 from .recipes import get_profile
-from .train import TrainConfig, evaluation_split, fit, seed_everything
+from .train import RESULT_NEUTRAL_FIELDS, TrainConfig, evaluation_split, fit, seed_everything
 
 __all__ = ["Experiment", "run_experiment", "resolved_train_config", "settings_changed", "audit_records", "trained_model", "RUNS_ROOT", "device_name"]
 
@@ -131,8 +131,6 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     return record
 
 
-#: TrainConfig fields that do not change results (as in TrainConfig.fingerprint)
-_RESULT_NEUTRAL = ("progress", "checkpoint_dir", "max_wall_time_s", "target", "patience")
 #: model settings that size work or name caches without changing a result (NeuMF's scoring block, METIS cache)
 _MODEL_NEUTRAL = ("score_budget", "metis_cache_dir")
 
@@ -146,7 +144,7 @@ def settings_changed(record: dict, train_cfg, model_config) -> list[str]:
     for prefix, now, then in (("train", _plain(train_cfg), config.get("train", {})),
                               ("model", _plain(model_config) if model_config is not None else {}, config.get("model", {}))):
         for key in sorted(set(now) & set(then)):
-            if key in (_RESULT_NEUTRAL if prefix == "train" else _MODEL_NEUTRAL):
+            if key in (RESULT_NEUTRAL_FIELDS if prefix == "train" else _MODEL_NEUTRAL):
                 continue
             a, b = now[key], then[key]
             if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .models.hashgnn import HashGNN
+
 __all__ = ["StoredRepresentation", "stored_representation", "size_on_disk_mib", "inference_time",
            "eq14_bits"]
 
@@ -59,8 +61,6 @@ class StoredRepresentation:
 def stored_representation(model) -> StoredRepresentation:
     """The stored form of a LightGCN-like model (its ego table), an L2Q-GCN model (its per-layer codes) or a
     HashGNN model (hard: one code per node; soft: the continuous table and the per-node selector)."""
-    from .models.hashgnn import HashGNN
-
     if isinstance(model, HashGNN):
         zu, zi = model.continuous()
         z = torch.cat([zu, zi]).detach().float()

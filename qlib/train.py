@@ -40,6 +40,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: TrainConfig fields that do not change results: left out of its fingerprint and of record audits
+RESULT_NEUTRAL_FIELDS = ("progress", "checkpoint_dir", "max_wall_time_s", "target", "patience")
+
+
 @dataclass
 class TrainConfig:
     """Training recipe. Defaults are the LightGCN paper recipe (batch 2048, Adam 1e-3)."""
@@ -68,7 +72,7 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """Hash of the settings that change results (not progress/checkpoint location/limits)."""
         d = asdict(self)
-        for k in ("progress", "checkpoint_dir", "max_wall_time_s", "target", "patience"):
+        for k in RESULT_NEUTRAL_FIELDS:
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
