@@ -5,6 +5,7 @@ reach the target within its budget. Prints a small table and writes results/benc
 
     python bench/train_speed.py                      # gowalla, target 0.175 (issue 3's benchmark)
     python bench/train_speed.py --smoke              # seconds, embedded dataset (tests)
+    python bench/train_speed.py --device cuda        # the same on a GPU (writes train_speed_gowalla_cuda.json)
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--fast-eval-every", type=int, default=10)
     p.add_argument("--paper-eval-every", type=int, default=1)
     p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:i] or auto (a CUDA GPU when torch sees one)")
     p.add_argument("--smoke", action="store_true", help="embedded dataset, seconds (used by the tests)")
     p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
     args = p.parse_args(argv)
@@ -35,24 +37,30 @@ def main(argv=None) -> int:
     if args.smoke:
         args.dataset, args.target, args.fast_budget, args.paper_budget = "gowalla-mini", 0.05, 20.0, 20.0
 
-    from qlib.experiment import device_name
+    from qlib.devices import resolve_device
     from qlib.record import write_json
     from qlib.speed import compare_recipes
 
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     result = compare_recipes(args.dataset, args.target, args.fast_budget, args.paper_budget,
-                             args.fast_eval_every, args.paper_eval_every, args.seed)
+                             args.fast_eval_every, args.paper_eval_every, args.seed, str(device))
     result["smoke"] = args.smoke
     fast, paper, speed = result["recipes"]["fast"], result["recipes"]["paper"], result["speedup"]
     tag = "smoke" if args.smoke else args.dataset
-    path = args.out / f"train_speed_{tag}_{'cuda' if 'cuda' in device_name() else 'cpu'}.json"
+    path = args.out / f"train_speed_{tag}_{device.type}.json"
     write_json(result, path)
 
-    print(f"{'recipe':8} {'epochs':>6} {'s/epoch':>8} {'to target (s)':>14} {'best R@20':>9} {'peak MiB':>9}")
+    print(f"{'recipe':8} {'epochs':>6} {'s/epoch':>8} {'to target (s)':>14} {'best R@20':>9} {'peak MiB':>9}"
+          + (f" {'GPU MiB':>8}" if device.type == "cuda" else ""))
     for r in (fast, paper):
         ttt = r["time_to_target_s"] if r["time_to_target_s"] is not None else r.get("estimated_time_to_target_s")
         mark = "" if r["time_to_target_s"] is not None else " (est.)"
         print(f"{r['recipe']:8} {r['epochs']:>6} {r['per_epoch_train_s']:>8.1f} "
-              f"{(f'{ttt:.0f}' + mark) if ttt else 'n/a':>14} {r['best_recall@20']:>9.4f} {r['peak_rss_mib']:>9.0f}")
+              f"{(f'{ttt:.0f}' + mark) if ttt else 'n/a':>14} {r['best_recall@20']:>9.4f} {r['peak_rss_mib']:>9.0f}"
+              + (f" {r['peak_gpu_mib']:>8.0f}" if device.type == "cuda" else ""))
     print("speed-up:", json.dumps({k: round(v, 1) for k, v in speed.items()}), "->", path)
     return 0
 

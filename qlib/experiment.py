@@ -16,6 +16,7 @@ import torch
 
 from . import record as rec
 from .data import load_dataset
+from .devices import describe_device, resolve_device
 from .graph import build_norm_adj
 from .metrics import evaluate
 from .models.base import RecModel
@@ -30,10 +31,10 @@ RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
 ModelFactory = Callable[[Any, torch.Tensor], RecModel]
 
 
-def device_name() -> str:
-    """Where training and evaluation run: the trainer places models and graphs on the CPU (a GPU, if any,
-    is not used yet), so this names the CPU and its torch thread count."""
-    return f"cpu ({torch.get_num_threads()} threads)"
+def device_name(device: str | torch.device | None = "cpu") -> str:
+    """How records name the device a run used (:func:`qlib.devices.describe_device`); analyses that run
+    on the CPU call it without an argument."""
+    return describe_device(device)
 
 
 @dataclass
@@ -68,8 +69,14 @@ def resolved_train_config(exp: Experiment, profile: str, seed: int):
 
 
 def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, force: bool = False,
-                   results_root: Path | None = None, data_dir=None) -> dict:
-    """Run (or load, for an existing full-profile record) ``exp`` at ``profile``; return the record."""
+                   results_root: Path | None = None, data_dir=None, device: str | torch.device | None = None) -> dict:
+    """Run (or load, for an existing full-profile record) ``exp`` at ``profile``; return the record.
+
+    ``device``: where to train and evaluate (:func:`qlib.devices.resolve_device`; ``None`` = a CUDA GPU
+    when torch sees one, else the CPU). The model is built on the CPU with the seed's draws and then moved,
+    and the triples are sampled on the CPU, so the device changes floating-point order only; the record's
+    provenance names it."""
+    dev = resolve_device(device)
     prof = get_profile(profile)
     dataset = prof.dataset(exp.dataset)
     label = {**exp.label(), "dataset": dataset, "seed": seed}
@@ -87,12 +94,12 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     if profile == "full":  # long runs resume from their last evaluation; short profiles always start afresh
         train_cfg = replace(train_cfg, checkpoint_dir=str(RUNS_ROOT / profile / rec.record_key(label)))
 
-    launched = rec.provenance(device=device_name())  # the commit and versions the run starts from
+    launched = rec.provenance(device=device_name(dev))  # the commit and versions the run starts from
     t0 = time.perf_counter()
     data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
-    adj = build_norm_adj(data.train)
     seed_everything(seed)
-    model = exp.model_factory(data, adj)
+    # parameters are drawn on the CPU (torch's default device) and moved; the graph is built where it is used
+    model = exp.model_factory(data, build_norm_adj(data.train, device=dev)).to(dev)
     result = fit(model, data, train_cfg)
     if selection_on_test:
         test_metrics = result.select_metrics
@@ -196,7 +203,7 @@ def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, dat
     weights = _weights_path(label, profile)
     last = weights.parent / "last.pt"   # a full run's checkpoint also holds the selected state
     if not weights.exists() and last.exists():
-        saved = torch.load(last, weights_only=False)
+        saved = torch.load(last, map_location="cpu", weights_only=False)
         if saved.get("state", {}).get("best_state") is not None and saved["state"]["epoch"] >= exp.train.epochs:
             weights.parent.mkdir(parents=True, exist_ok=True)
             torch.save(saved["state"]["best_state"], weights)
@@ -209,7 +216,7 @@ def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, dat
                                 data_dir=data_dir)
     data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
     model = exp.model_factory(data, build_norm_adj(data.train))
-    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     return model, data, record
 

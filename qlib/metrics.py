@@ -123,8 +123,8 @@ def evaluate(
             raise ValueError(f"only {scores.shape[1]} items to rank, fewer than K={max_k}")
         for mat in exclude:
             r, c = _rows_cols(mat, users)
-            scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
-        top = torch.topk(scores, max_k, dim=1).indices
+            scores[torch.from_numpy(r).to(scores.device), torch.from_numpy(c).to(scores.device)] = -torch.inf
+        top = torch.topk(scores, max_k, dim=1).indices.cpu()   # scores may live on a GPU; the rest is CPU work
         hits = top_hits(top, target, users)
         n_rel = torch.from_numpy(np.diff(target.indptr)[users])
         for k in ks:

@@ -19,11 +19,12 @@ from dataclasses import asdict, replace
 __all__ = ["run_recipe", "extrapolate_epochs", "compare_recipes"]
 
 
-def _worker(recipe: str, dataset: str, cfg_overrides: dict, seed: int, queue) -> None:
-    """Train one recipe; put its measurements on the queue."""
+def _worker(recipe: str, dataset: str, cfg_overrides: dict, seed: int, queue, device: str = "cpu") -> None:
+    """Train one recipe on ``device``; put its measurements on the queue."""
     import torch
 
     from .data import load_dataset
+    from .devices import peak_memory_mib, reset_peak_memory, resolve_device
     from .graph import build_norm_adj
     from .models import LightGCN, LightGCNConfig
     from .recipes import fast_recipe, paper_recipe
@@ -33,8 +34,11 @@ def _worker(recipe: str, dataset: str, cfg_overrides: dict, seed: int, queue) ->
     cfg = replace(base, seed=seed, select_split="test", select_metric="recall@20", eval_ks=(20,),
                   progress=False, **cfg_overrides)
     data = load_dataset(dataset, protocol="paper", seed=seed)
+    dev = resolve_device(device)
     seed_everything(seed)
-    model = LightGCN(build_norm_adj(data.train), data.n_users, data.n_items, LightGCNConfig(dim=64, n_layers=3))
+    model = LightGCN(build_norm_adj(data.train, device=dev), data.n_users, data.n_items,
+                     LightGCNConfig(dim=64, n_layers=3)).to(dev)
+    reset_peak_memory(dev)
     t0 = time.perf_counter()
     res = fit(model, data, cfg)
     wall = time.perf_counter() - t0
@@ -53,14 +57,15 @@ def _worker(recipe: str, dataset: str, cfg_overrides: dict, seed: int, queue) ->
         "final_recall@20": curve[-1]["recall@20"] if curve else None,
         "final_ndcg@20": curve[-1]["ndcg@20"] if curve else None,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mib": peak_memory_mib(dev),    # None on the CPU
         "curve": curve, "threads": torch.get_num_threads(),
     })
 
 
-def run_recipe(recipe: str, dataset: str, overrides: dict, seed: int) -> dict:
+def run_recipe(recipe: str, dataset: str, overrides: dict, seed: int, device: str = "cpu") -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(recipe, dataset, overrides, seed, queue))
+    proc = ctx.Process(target=_worker, args=(recipe, dataset, overrides, seed, queue, str(device)))
     proc.start()
     out = queue.get()
     proc.join()
@@ -94,15 +99,15 @@ def extrapolate_epochs(curve: list[dict], target: float) -> dict:
 
 
 def compare_recipes(dataset: str, target: float, fast_budget_s: float, paper_budget_s: float,
-                    fast_eval_every: int = 10, paper_eval_every: int = 1, seed: int = 2020) -> dict:
-    """Run the fast and the paper recipe one after the other; return measurements and speed-ups."""
+                    fast_eval_every: int = 10, paper_eval_every: int = 1, seed: int = 2020, device: str = "cpu") -> dict:
+    """Run the fast and the paper recipe one after the other on ``device``; return measurements and speed-ups."""
     from .experiment import device_name
     from .record import provenance
 
     fast = run_recipe("fast", dataset, {"target": target, "max_wall_time_s": fast_budget_s,
-                                        "eval_every": fast_eval_every}, seed)
+                                        "eval_every": fast_eval_every}, seed, device)
     paper = run_recipe("paper", dataset, {"target": target, "max_wall_time_s": paper_budget_s,
-                                          "eval_every": paper_eval_every}, seed)
+                                          "eval_every": paper_eval_every}, seed, device)
     per_epoch_paper = paper["wall_time_s"] / max(paper["epochs"], 1)
     if paper["time_to_target_s"] is None:
         paper["extrapolation"] = extrapolate_epochs(paper["curve"], target)
@@ -119,4 +124,4 @@ def compare_recipes(dataset: str, target: float, fast_budget_s: float, paper_bud
     return {"benchmark": "train_speed", "dataset": dataset, "target_recall@20": target,
             "model": "LightGCN d=64 L=3 lambda=1e-4", "protocol": "paper (test Recall@20 at each evaluation)",
             "recipes": {"fast": fast, "paper": paper}, "speedup": speed,
-            "paper_per_epoch_wall_s": per_epoch_paper, "provenance": provenance(device=device_name())}
+            "paper_per_epoch_wall_s": per_epoch_paper, "provenance": provenance(device=device_name(device))}

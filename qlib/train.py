@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 from tqdm import tqdm
 
+from .devices import module_device
 from .metrics import evaluate
 from .models.base import RecModel, eval_mode
 from .sampling import TripleSampler
@@ -136,7 +137,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` with BPR; select the best evaluation by ``config.select_metric``.
 
-    On return the model holds the parameters of the best evaluation.
+    The model trains where its parameters are (move it first to train on a GPU). On return it holds the
+    parameters of the best evaluation.
     """
     cfg = config
     if cfg.lr_schedule not in ("constant", "cosine"):
@@ -147,6 +149,7 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
     ks = tuple(sorted(set(cfg.eval_ks) | {sel_k}))
     target, exclude = evaluation_split(data, cfg.select_split)
     sampler = TripleSampler(data.train, cfg.sampler, cfg.n_neg)
+    device = module_device(model)   # triples are sampled on the CPU (same draws everywhere) and moved there
     if cfg.compile:
         model.compile_loss()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -155,7 +158,7 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
              "best_metrics": {}, "bad_evals": 0, "train_time": 0.0, "eval_time": 0.0}
     ckpt = Path(cfg.checkpoint_dir) / "last.pt" if cfg.checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)  # resumable on another device
         if saved["fingerprint"] != cfg.fingerprint():
             raise ValueError(f"checkpoint {ckpt} was written with different settings; delete it or use another checkpoint_dir")
         model.load_state_dict(saved["model"])
@@ -182,6 +185,8 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
         sums: dict[str, float] = {}
         n_batches = 0
         for b, (u, p, n) in enumerate(triples.batches(cfg.batch_size)):
+            if device.type != "cpu":
+                u, p, n = (x.to(device, non_blocking=True) for x in (u, p, n))
             parts = model.loss(u, p, n)
             loss = sum(parts.values())
             if not torch.isfinite(loss):

@@ -146,6 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true")
     p.add_argument("--datasets", nargs="*", default=None, help="only these datasets (e.g. to split a group across processes)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods (e.g. L2Q-GCN_end)")
+    p.add_argument("--device", default="auto",
+                   help="where experiments train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda[:i]; "
+                        "analysis jobs (Fig. 2/3, update fidelity) run on the CPU")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     table = groups()
@@ -158,11 +161,18 @@ def main(argv=None) -> int:
     from qlib.experiment import run_experiment
     from qlib.record import code_state
 
+    from qlib.devices import describe_device, resolve_device
+
     commit, dirty = code_state()   # the code this process runs; every record it writes names it
     print(f"running the code of commit {commit}{' (with uncommitted changes)' if dirty else ''}", flush=True)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"training on {describe_device(device)}", flush=True)
     for name in args.groups:
         if name not in table:
             raise SystemExit(f"unknown group {name!r}; choose from {', '.join(table)}")
@@ -175,7 +185,7 @@ def main(argv=None) -> int:
             if callable(exp):
                 print(exp(args.seed, args.force), f"({time.perf_counter() - t0:.0f} s)", flush=True)
                 continue
-            rec = run_experiment(exp, profile="full", seed=args.seed, force=args.force)
+            rec = run_experiment(exp, profile="full", seed=args.seed, force=args.force, device=device)
             m = rec["metrics"]
             print(f"{exp.paper} / {exp.table} / {exp.method} {exp.variant} / {exp.dataset} / {exp.protocol}: "
                   f"recall@20 {m['recall@20']:.4f} ndcg@20 {m['ndcg@20']:.4f} ndcg_hits@20 {m['ndcg_hits@20']:.4f} "

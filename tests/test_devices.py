@@ -1,0 +1,60 @@
+"""Device choice: errors that name the fix, the CPU path explicit, and (where torch sees a GPU) the same
+experiment on CUDA giving the CPU's numbers up to floating-point order."""
+import pytest
+import torch
+from torch import nn
+
+from qlib import catalog
+from qlib.devices import describe_device, module_device, peak_memory_mib, resolve_device
+from qlib.experiment import run_experiment
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+def test_resolve_device_names_cpu_and_auto():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if HAS_CUDA else "cpu")
+    assert resolve_device(None) == resolve_device("auto")
+    assert "threads" in describe_device("cpu")
+    assert peak_memory_mib(torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("spec", ["tpu", "not-a-device", "mps"])
+def test_resolve_device_rejects_what_it_cannot_use(spec):
+    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda"):
+        resolve_device(spec)
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the message on a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_says_what_to_use_instead():
+    with pytest.raises(ValueError, match="sees no CUDA GPU; use 'cpu'"):
+        resolve_device("cuda")
+
+
+def test_module_device_reads_parameters_then_buffers():
+    assert module_device(nn.Linear(2, 2)) == torch.device("cpu")
+    holder = nn.Module()
+    holder.register_buffer("b", torch.zeros(1))
+    assert module_device(holder) == torch.device("cpu")
+    assert module_device(nn.Module()) == torch.device("cpu")
+
+
+def test_explicit_cpu_device_is_the_default_path(tmp_path):
+    exp = catalog.lightgcn_paper_experiments(("gowalla",))[0]
+    a = run_experiment(exp, profile="smoke", results_root=tmp_path / "a", device="cpu")
+    b = run_experiment(exp, profile="smoke", results_root=tmp_path / "b", device=None if not HAS_CUDA else "cpu")
+    assert a["metrics"] == b["metrics"]
+    assert a["provenance"]["device"].startswith("cpu (")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("build", [lambda: catalog.lightgcn_paper_experiments(("gowalla",))[0],
+                                   lambda: catalog.legcf_table2_experiments(("gowalla",))[0]],
+                         ids=["LightGCN", "LEGCF"])
+def test_cuda_run_matches_the_cpu_run(build, tmp_path):
+    exp = build()
+    cpu = run_experiment(exp, profile="smoke", results_root=tmp_path / "cpu", device="cpu")
+    gpu = run_experiment(exp, profile="smoke", results_root=tmp_path / "gpu", device="cuda")
+    assert gpu["provenance"]["device"].startswith("cuda:")
+    for key in ("recall@20", "ndcg@20"):
+        assert gpu["metrics"][key] == pytest.approx(cpu["metrics"][key], abs=0.01)
