@@ -24,6 +24,7 @@ import numpy as np
 
 from . import record as rec
 from .data import load_dataset
+from .devices import resolve_device
 from .experiment import Experiment, _plain, device_name
 from .graph import build_norm_adj
 from .metrics import evaluate
@@ -76,7 +77,7 @@ def _capture(model, data, ks: Sequence[int], epoch: int) -> dict[str, Any]:
 
 
 def training_snapshots(exp: Experiment, profile: str = "quick", seed: int = 2020, n_meta: int = 5,
-                       per_meta: int = 100, write: bool = True, group_by: str = "current") -> dict:
+                       per_meta: int = 100, write: bool = True, group_by: str = "current", device=None) -> dict:
     """Fig. 2 for the LEGCF experiment ``exp`` (e.g. Table 2's LEGCF run): entity and meta-embeddings at
     (a) initialisation, (b) the end of the pre-training stage and (c) after the assignment-update stage.
 
@@ -111,6 +112,8 @@ def training_snapshots(exp: Experiment, profile: str = "quick", seed: int = 2020
     the composed layer-0 embeddings E_hat = S E_meta, embedded by t-SNE together with the sampled
     meta-embeddings, one t-SNE per panel, coordinates scaled to [-1, 1].
 
+    ``device``: where both phases train (:func:`qlib.devices.resolve_device`; t-SNE runs on the CPU).
+
     Returns the record (paper "LEGCF", table "Figure 2"); metrics ``ndcg@20_<stage>``/``recall@20_<stage>``
     for stage in :data:`SNAPSHOT_STAGES`, ``anchor_changed_frac`` (entities whose anchor differs between
     (b) and (c)); ``snapshots`` holds one dict per panel. Written to ``results/<profile>/`` when ``write``.
@@ -126,13 +129,13 @@ def training_snapshots(exp: Experiment, profile: str = "quick", seed: int = 2020
     train_cfg = prof.apply(replace(exp.train, seed=seed, eval_ks=tuple(sorted(set(exp.eval_ks))),
                                    select_split="valid"))
     train_cfg = replace(train_cfg, checkpoint_dir=None, target=None, max_wall_time_s=None)
-    launched = rec.provenance(device=device_name())
+    dev = resolve_device(device)
+    launched = rec.provenance(device=device_name(dev))
     t0 = time.perf_counter()
 
     data = load_dataset(dataset, protocol=exp.protocol, seed=seed)
-    adj = build_norm_adj(data.train)
     seed_everything(seed)
-    model = exp.model_factory(data, adj)
+    model = exp.model_factory(data, build_norm_adj(data.train, device=dev)).to(dev)
     if not isinstance(model, LEGCF):
         raise TypeError(f"training_snapshots needs a LEGCF experiment, got a {type(model).__name__}")
     base = model.config

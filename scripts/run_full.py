@@ -56,7 +56,7 @@ def groups():
 
 
 def _resources(dataset: str):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.l2q_analysis import resource_records
 
         rows = resource_records(dataset, profile="full", seed=seed)
@@ -67,7 +67,7 @@ def _resources(dataset: str):
 
 
 def _lsh(dataset: str):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.l2q_analysis import lsh_record
 
         r = lsh_record(dataset, profile="full", seed=seed)
@@ -77,7 +77,7 @@ def _lsh(dataset: str):
 
 
 def _landscape(exp):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.l2q_analysis import landscape_record
 
         r = landscape_record(exp, profile="full", seed=seed)
@@ -102,7 +102,7 @@ def _finished_here(exp, seed: int) -> bool:
 
 
 def _legcf_fig3(dataset: str):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.legcf_analysis import assignment_weights
 
         exp = _legcf_table2_run(dataset)
@@ -115,7 +115,7 @@ def _legcf_fig3(dataset: str):
 
 
 def _legcf_fidelity(exp):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.legcf_analysis import fidelity_record
 
         if not _finished_here(exp, seed):   # an analysis of a finished run: it never trains or resumes one
@@ -128,10 +128,11 @@ def _legcf_fidelity(exp):
 
 
 def _legcf_fig2(dataset: str):
-    def job(seed: int, force: bool) -> str:
+    def job(seed: int, force: bool, device) -> str:
         from qlib.legcf_analysis import training_snapshots
 
-        r = training_snapshots(_legcf_table2_run(dataset), profile="full", seed=seed, group_by="initial")
+        r = training_snapshots(_legcf_table2_run(dataset), profile="full", seed=seed, group_by="initial",
+                               device=device)
         return f"LEGCF Fig. 2 {dataset}: {r['metrics']} -> {r['_path']}"
     job.dataset = dataset
     return job
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="*", default=None, help="only these methods (e.g. L2Q-GCN_end)")
     p.add_argument("--device", default="auto",
                    help="where experiments train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda[:i]; "
-                        "analysis jobs (Fig. 2/3, update fidelity) run on the CPU")
+                        "analysis jobs run on the CPU, except Fig. 2's training (legcf-fig2)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     table = groups()
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
                 continue
             t0 = time.perf_counter()
             if callable(exp):
-                print(exp(args.seed, args.force), f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(exp(args.seed, args.force, device), f"({time.perf_counter() - t0:.0f} s)", flush=True)
                 continue
             rec = run_experiment(exp, profile="full", seed=args.seed, force=args.force, device=device)
             m = rec["metrics"]

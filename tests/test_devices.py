@@ -58,3 +58,14 @@ def test_cuda_run_matches_the_cpu_run(build, tmp_path):
     assert gpu["provenance"]["device"].startswith("cuda:")
     for key in ("recall@20", "ndcg@20"):
         assert gpu["metrics"][key] == pytest.approx(cpu["metrics"][key], abs=0.01)
+
+
+def test_run_full_refuses_an_unusable_device_before_running_anything():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "run_full.py"
+    out = subprocess.run([sys.executable, str(script), "lightgcn-paper", "--device", "tpu"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "use 'auto', 'cpu' or 'cuda" in out.stderr
