@@ -110,6 +110,10 @@ def _torch_info(device: str | None) -> tuple[int | None, str]:
     return torch.get_num_threads(), device
 
 
+#: where a copy of the repository without its .git learns the commit it was sent from
+CODE_STATE_ENV = "QLIB_CODE_STATE"
+
+
 @functools.lru_cache(maxsize=1)
 def code_state() -> tuple[str | None, bool | None]:
     """``(git commit, tracked files modified)`` of the repository when this process first asked.
@@ -118,6 +122,11 @@ def code_state() -> tuple[str | None, bool | None]:
     must not be attributed to its results: long-running scripts call this once at start-up (after importing
     everything they use) and every record they write carries that state."""
     commit = _git("rev-parse", "--verify", "-q", "HEAD")
+    if commit is None and os.environ.get(CODE_STATE_ENV):
+        # a copy of the tree without .git (a lent GPU machine): the state is passed in by whoever sent it,
+        # as "<commit>" or "<commit>+dirty" (scripts/gpu_run.sh)
+        given, _, flag = os.environ[CODE_STATE_ENV].strip().partition("+")
+        return given or None, flag == "dirty"
     status = _git("status", "--porcelain", "--untracked-files=no")
     return commit or None, (None if status is None else bool(status))
 

@@ -69,3 +69,17 @@ def test_run_full_refuses_an_unusable_device_before_running_anything():
     out = subprocess.run([sys.executable, str(script), "lightgcn-paper", "--device", "tpu"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "use 'auto', 'cpu' or 'cuda" in out.stderr
+
+
+def test_gpu_scripts_parse_and_refuse_to_run_without_a_code_state(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    for name in ("gpu_prepare.sh", "gpu_run.sh"):
+        assert subprocess.run(["bash", "-n", str(scripts / name)]).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "QLIB_CODE_STATE"}
+    out = subprocess.run(["bash", str(scripts / "gpu_run.sh"), "10", "lightgcn-paper"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "QLIB_CODE_STATE" in out.stderr

@@ -242,3 +242,15 @@ def test_notebook_summaries_write_empty_cells_as_null(tmp_path):
     assert load_summary(tmp_path, "x") == {"rows": [{"a": 1.0, "b": None}], "c": [None, 2]}
     assert "NaN" not in (tmp_path / "x.summary.json").read_text()
     json.loads((tmp_path / "x.summary.json").read_text())
+
+
+def test_code_state_outside_git_reads_the_state_it_was_sent_with(monkeypatch):
+    from qlib import record
+
+    monkeypatch.setattr(record, "_git", lambda *args: None)   # a copy of the tree without .git
+    monkeypatch.delenv(record.CODE_STATE_ENV, raising=False)
+    assert record.code_state.__wrapped__() == (None, None)
+    monkeypatch.setenv(record.CODE_STATE_ENV, "abc123+dirty")
+    assert record.code_state.__wrapped__() == ("abc123", True)
+    monkeypatch.setenv(record.CODE_STATE_ENV, "abc123")
+    assert record.code_state.__wrapped__() == ("abc123", False)
