@@ -6,6 +6,8 @@ thread each uses a 2-core machine better than one process with two threads (spar
 
     nohup python scripts/run_full.py lightgcn-paper --threads 1 > runs/lightgcn-paper.log 2>&1 &
     python scripts/run_full.py --list
+    python scripts/run_full.py legcf-table2 --missing      # unrecorded runs (seeds 2020-2022), estimated times
+    python scripts/run_full.py legcf-table2 --device cuda  # on a GPU (default: auto); see scripts/gpu_run.sh
 """
 from __future__ import annotations
 
@@ -138,13 +140,55 @@ def _legcf_fig2(dataset: str):
     return job
 
 
+SEEDS = (2020, 2021, 2022)
+
+
+def missing_runs(experiments, seeds) -> list[dict]:
+    """The (experiment, seed) pairs of ``experiments`` without a current full-profile record (absent, or
+    recorded with other settings), each with the wall time its nearest recorded relative took (same table,
+    method, variant and dataset, else same method and dataset; the median, with the device it ran on)."""
+    import statistics
+
+    from qlib.experiment import resolved_train_config, settings_changed
+    from qlib.record import RESULTS_ROOT, load_record, load_records, record_key
+
+    recorded = [r for r in load_records("full") if r.get("wall_time_s")]
+
+    def estimate(exp) -> tuple[float | None, str]:
+        for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),
+                            ("other settings of the method", lambda r: True)):
+            walls = [(r["wall_time_s"], r["provenance"].get("device", "?")) for r in recorded
+                     if (r["paper"], r["method"], r["dataset"]) == (exp.paper, exp.method, exp.dataset) and same(r)]
+            if walls:
+                return statistics.median(w for w, _ in walls), f"{walls[0][1].split(' (')[0]}, {basis}"
+        return None, ""
+
+    out = []
+    for exp in experiments:
+        for seed in seeds:
+            path = RESULTS_ROOT / "full" / f"{record_key({**exp.label(), 'seed': seed})}.json"
+            why = "no record"
+            if path.exists():
+                changed = settings_changed(load_record(path), resolved_train_config(exp, "full", seed), exp.model_config)
+                if not changed:
+                    continue
+                why = "settings changed: " + ", ".join(changed)
+            wall, device = estimate(exp)
+            out.append({"paper": exp.paper, "table": exp.table, "method": exp.method, "variant": exp.variant,
+                        "dataset": exp.dataset, "seed": seed, "why": why,
+                        "est_min": None if wall is None else round(wall / 60, 1), "est_device": device})
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("groups", nargs="*")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--seed", type=int, default=None, help="default 2020 (with --missing: all of 2020-2022)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--missing", action="store_true",
+                   help="list the groups' experiments without a current record, with estimated times; train nothing")
     p.add_argument("--datasets", nargs="*", default=None, help="only these datasets (e.g. to split a group across processes)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods (e.g. L2Q-GCN_end)")
     p.add_argument("--device", default="auto",
@@ -156,6 +200,32 @@ def main(argv=None) -> int:
     if args.list or not args.groups:
         print("groups:", ", ".join(table))
         return 0
+    unknown = [g for g in args.groups if g not in table]
+    if unknown:
+        raise SystemExit(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(table)}")
+
+    def selected(name):
+        for exp in table[name]():
+            if args.datasets and exp.dataset not in args.datasets:
+                continue
+            if args.methods and getattr(exp, "method", None) not in args.methods:
+                continue
+            yield exp
+
+    if args.missing:
+        seeds = SEEDS if args.seed is None else (args.seed,)
+        rows = [{"group": name, **row} for name in args.groups
+                for row in missing_runs([e for e in selected(name) if not callable(e)], seeds)]
+        for r in rows:
+            est = f"~{r['est_min']} min ({r['est_device']})" if r["est_min"] is not None else "no estimate"
+            print(f"{r['group']:18} {r['table']:17} {r['method']:13} {r['variant'] or '-':38} {r['dataset']:9} "
+                  f"seed {r['seed']}  {est}  [{r['why']}]")
+        total = sum(r["est_min"] or 0 for r in rows)
+        print(f"{len(rows)} run(s) missing; estimated {total / 60:.1f} h at the recorded runs' pace "
+              f"({sum(r['est_min'] is None for r in rows)} without an estimate)")
+        return 0
+    args.seed = 2020 if args.seed is None else args.seed
+
     import torch
 
     import qlib.l2q_analysis  # noqa: F401  (everything a job may import lazily, imported now)
@@ -175,13 +245,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     print(f"training on {describe_device(device)}", flush=True)
     for name in args.groups:
-        if name not in table:
-            raise SystemExit(f"unknown group {name!r}; choose from {', '.join(table)}")
-        for exp in table[name]():
-            if args.datasets and exp.dataset not in args.datasets:
-                continue
-            if args.methods and getattr(exp, "method", None) not in args.methods:
-                continue
+        for exp in selected(name):
             t0 = time.perf_counter()
             if callable(exp):
                 print(exp(args.seed, args.force, device), f"({time.perf_counter() - t0:.0f} s)", flush=True)
