@@ -11,15 +11,16 @@ Each function returns :class:`qlib.experiment.Experiment` objects; notebooks run
 """
 from __future__ import annotations
 
+import math
 
 from .experiment import Experiment
 from .models import L2QGCN, L2QGCNConfig, LEGCFConfig, LightGCN, LightGCNConfig, table_lightgcn_factory
 from .models.backbones import BACKBONE_LABELS
 from .models.legcf import ANCHOR_WEIGHTS, legcf_factory
-from .recipes import FAST_BATCH_SIZE, FAST_EPOCHS, fast_recipe
+from .recipes import FAST_BATCH_SIZE, FAST_EPOCHS, FAST_LR, fast_recipe
 from .train import TrainConfig
 
-__all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
+__all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "lightgcn_tuned_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
            "L2Q_DIMS", "L2Q_LR", "L2Q_EPOCHS", "L2Q_DATASET_RECIPE", "l2q_recipe", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
            "l2q_layer_experiments", "l2q_dim_experiments", "l2q_baseline_experiments", "LEGCF_KS", "LEGCF_SEEDS", "legcf_recipe", "legcf_config",
            "LEGCF_BASELINES", "LEGCF_NOT_IMPLEMENTED", "legcf_table2_experiments", "legcf_ablation_experiments",
@@ -28,8 +29,9 @@ __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "l2q_lightgcn_exper
 L2Q_KS = (20, 40, 60, 80, 100)
 
 
-def _recipe(epochs: int | None):
-    return fast_recipe(select_metric="recall@20", **({} if epochs is None else {"epochs": epochs}))
+def _recipe(epochs: int | None, lr: float | None = None):
+    return fast_recipe(select_metric="recall@20", **({} if epochs is None else {"epochs": epochs}),
+                       **({} if lr is None else {"lr": lr}))
 
 
 def lightgcn_factory(config: LightGCNConfig):
@@ -37,25 +39,48 @@ def lightgcn_factory(config: LightGCNConfig):
     return lambda data, adj: LightGCN(adj, data.n_users, data.n_items, config)
 
 
-def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("paper",), epochs: int | None = None):
+def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("paper",), epochs: int | None = None,
+                               lr: float | None = None):
     """LightGCN at the LightGCN paper's setting (d = 64, L = 3), fast recipe.
 
     ``epochs`` other than the recipe's own gives the same recipe with a longer (or shorter) cosine schedule,
-    recorded as its own variant (``epochs-<n>``) beside the default run."""
+    recorded as its own variant (``epochs-<n>``) beside the default run; ``lr`` other than the recipe's own
+    likewise (``lr-<value>``; e.g. a dataset's own validation choice, :func:`lightgcn_tuned_experiments`)."""
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a positive whole number of epochs, got {epochs!r}; "
                          f"pass None for the fast recipe's own {FAST_EPOCHS}")
+    if lr is not None and not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}; pass None for the fast recipe's own {FAST_LR:g}")
     cfg = LightGCNConfig(dim=64, n_layers=3, reg=1e-4)
-    variant = "" if epochs in (None, FAST_EPOCHS) else f"epochs-{epochs}"
+    parts = ([] if epochs in (None, FAST_EPOCHS) else [f"epochs-{epochs}"]) + \
+        ([] if lr is None or math.isclose(lr, FAST_LR) else [f"lr-{lr:g}"])
+    variant = ", ".join(parts)
+    lr = None if lr is None or math.isclose(lr, FAST_LR) else lr
     out = []
     for ds in datasets:
         for protocol in protocols:
             out.append(Experiment(
                 paper="LightGCN", table="Table 3", method="LightGCN", dataset=ds, protocol=protocol,
                 variant=variant, model_factory=lightgcn_factory(cfg), model_config=cfg,
-                train=_recipe(epochs), eval_ks=(20,),
+                train=_recipe(epochs, lr), eval_ks=(20,),
                 notes="LightGCN paper setting: d=64, L=3, lambda=1e-4; fast CPU recipe"
-                      + (f", cosine over {epochs} epochs" if variant else "")))
+                      + (f", cosine over {epochs} epochs" if "epochs-" in variant else "")
+                      + (f", peak lr {lr:g}" if lr is not None else "")))
+    return out
+
+
+def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018")) -> list:
+    """LightGCN (the LightGCN paper's setting) with the fast recipe's learning rate replaced by the one the
+    dataset's own validation sweep chose (``results/bench/tune_fast_recipe_<dataset>.json``, highest final
+    validation Recall@20 among runs of the recipe's batch size, schedule and length). Datasets without a
+    sweep, or whose choice is the recipe's own learning rate, add no experiment."""
+    from .tuning import chosen_fast_lr
+
+    out = []
+    for ds in datasets:
+        lr = chosen_fast_lr(ds)
+        if lr is not None and not math.isclose(lr, FAST_LR):
+            out += lightgcn_paper_experiments((ds,), lr=lr)
     return out
 
 
@@ -221,7 +246,7 @@ def all_experiments() -> list:
     from .legcf_analysis import sensitivity_experiments
 
     return (lightgcn_paper_experiments(protocols=("paper", "clean"))
-            + lightgcn_paper_experiments(epochs=LIGHTGCN_LONG_EPOCHS)
+            + lightgcn_paper_experiments(epochs=LIGHTGCN_LONG_EPOCHS) + lightgcn_tuned_experiments()
             + l2q_lightgcn_experiments(protocols=("paper", "clean")) + l2q_experiments(protocols=("paper", "clean"))
             + l2q_ablation_experiments() + l2q_layer_experiments() + l2q_dim_experiments()
             + l2q_baseline_experiments() + legcf_table2_experiments() + legcf_ablation_experiments()

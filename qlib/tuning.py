@@ -23,7 +23,7 @@ import pandas as pd
 from .recipes import FAST_BATCH_SIZE
 from .record import RESULTS_ROOT
 
-__all__ = ["bench_path", "load_sweep", "fast_recipe_frame", "fast_recipe_curves", "l2q_lr_frame",
+__all__ = ["bench_path", "load_sweep", "fast_recipe_frame", "chosen_fast_lr", "fast_recipe_curves", "l2q_lr_frame",
            "legcf_frame", "legcf_curves"]
 
 _WRITERS = {"tune_fast_recipe": "bench/tune_fast_recipe.py", "tune_l2q": "bench/tune_l2q.py",
@@ -55,6 +55,22 @@ def fast_recipe_frame(dataset: str = "gowalla", results_root: Path | None = None
              "final valid recall@20": r["final_valid_recall@20"], "best valid recall@20": r["best_valid_recall@20"],
              "wall s": r["wall_time_s"]} for r in sweep["runs"]]
     return pd.DataFrame(rows)
+
+
+def chosen_fast_lr(dataset: str, results_root: Path | None = None) -> float | None:
+    """The learning rate a dataset's fast-recipe sweep chose: the highest final validation Recall@20 among
+    its runs at the fast recipe's batch size, schedule and length (only the learning rate varies among
+    them), or None when no such run is recorded."""
+    from .recipes import fast_recipe
+
+    try:
+        sweep = load_sweep(f"tune_fast_recipe_{dataset}", results_root)
+    except FileNotFoundError:
+        return None
+    base = fast_recipe()
+    same = [r for r in sweep["runs"] if (r["batch_size"], r["lr_schedule"], r["epochs"]) ==
+            (base.batch_size, base.lr_schedule, base.epochs)]
+    return float(max(same, key=lambda r: r["final_valid_recall@20"])["lr"]) if same else None
 
 
 def fast_recipe_curves(dataset: str = "gowalla", results_root: Path | None = None) -> dict[str, tuple[list, list]]:

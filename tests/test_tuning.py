@@ -45,3 +45,29 @@ def test_the_recorded_sweeps_behind_the_recipes_load():
     assert len(fast) >= 5 and fast["final valid recall@20"].between(0, 1).all()
     l2q = tuning.l2q_lr_frame("ml-1m", "end")
     assert set(l2q["lr"]) >= {0.01, 0.1} and (l2q["batch"] > 0).all()
+
+
+def test_chosen_fast_lr_compares_only_runs_of_the_recipe_shape(tmp_path):
+    from qlib.recipes import FAST_BATCH_SIZE, FAST_EPOCHS
+
+    run = lambda batch, lr, epochs, final: {"batch_size": batch, "lr": lr, "lr_schedule": "cosine",  # noqa: E731
+                                            "epochs": epochs, "final_valid_recall@20": final}
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "tune_fast_recipe_toy.json").write_text(json.dumps({"runs": [
+        run(FAST_BATCH_SIZE, 0.1, FAST_EPOCHS, 0.10), run(FAST_BATCH_SIZE, 0.05, FAST_EPOCHS, 0.11),
+        run(FAST_BATCH_SIZE // 2, 0.02, FAST_EPOCHS, 0.50),      # another batch size: not a learning-rate choice
+        run(FAST_BATCH_SIZE, 0.2, FAST_EPOCHS // 2, 0.60)]}))    # another length: likewise
+    assert tuning.chosen_fast_lr("toy", results_root=tmp_path) == 0.05
+    assert tuning.chosen_fast_lr("absent", results_root=tmp_path) is None
+
+
+def test_lightgcn_lr_variant_names_and_trains_with_its_learning_rate():
+    from qlib import catalog
+    from qlib.recipes import FAST_LR
+
+    (exp,) = catalog.lightgcn_paper_experiments(("yelp2018",), lr=0.05)
+    assert exp.variant == "lr-0.05" and exp.train.lr == 0.05
+    (same,) = catalog.lightgcn_paper_experiments(("yelp2018",), lr=FAST_LR)   # the recipe's own: the default run
+    assert same.variant == "" and same.train.lr == FAST_LR
+    with pytest.raises(ValueError, match="lr must be positive"):
+        catalog.lightgcn_paper_experiments(("yelp2018",), lr=0.0)
