@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import add_output_args, parse_with_output  # noqa: E402
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,11 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--paper-eval-every", type=int, default=1)
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--device", default="cpu", help="cpu, cuda[:i] or auto (a CUDA GPU when torch sees one)")
-    p.add_argument("--smoke", action="store_true", help="embedded dataset, seconds (used by the tests)")
-    p.add_argument("--out", type=Path, default=None, help="default: results/bench (results/smoke/bench with --smoke)")
-    args = p.parse_args(argv)
-    if args.out is None:
-        args.out = REPO / "results" / ("smoke/bench" if args.smoke else "bench")
+    add_output_args(p)
+    args = parse_with_output(p, argv)
     if args.smoke:
         args.dataset, args.target, args.fast_budget, args.paper_budget = "gowalla-mini", 0.05, 20.0, 20.0
 

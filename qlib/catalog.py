@@ -52,10 +52,10 @@ def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("pap
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}; pass None for the fast recipe's own {FAST_LR:g}")
     cfg = LightGCNConfig(dim=64, n_layers=3, reg=1e-4)
-    parts = ([] if epochs in (None, FAST_EPOCHS) else [f"epochs-{epochs}"]) + \
-        ([] if lr is None or math.isclose(lr, FAST_LR) else [f"lr-{lr:g}"])
-    variant = ", ".join(parts)
-    lr = None if lr is None or math.isclose(lr, FAST_LR) else lr
+    if lr is not None and math.isclose(lr, FAST_LR):
+        lr = None   # the recipe's own rate: the default run
+    variant = ", ".join(([] if epochs in (None, FAST_EPOCHS) else [f"epochs-{epochs}"])
+                        + ([] if lr is None else [f"lr-{lr:g}"]))
     out = []
     for ds in datasets:
         for protocol in protocols:

@@ -185,8 +185,7 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
         sums: dict[str, float] = {}
         n_batches = 0
         for b, (u, p, n) in enumerate(triples.batches(cfg.batch_size)):
-            if device.type != "cpu":
-                u, p, n = (x.to(device, non_blocking=True) for x in (u, p, n))
+            u, p, n = u.to(device, non_blocking=True), p.to(device, non_blocking=True), n.to(device, non_blocking=True)
             parts = model.loss(u, p, n)
             loss = sum(parts.values())
             if not torch.isfinite(loss):

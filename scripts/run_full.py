@@ -144,16 +144,19 @@ def _legcf_fig2(dataset: str):
 SEEDS = (2020, 2021, 2022)
 
 
-def missing_runs(experiments, seeds) -> list[dict]:
+def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[dict]:
     """The (experiment, seed) pairs of ``experiments`` without a current full-profile record (absent, or
     recorded with other settings), each with the wall time its nearest recorded relative took (same table,
-    method, variant and dataset, else same method and dataset; the median, with the device it ran on)."""
+    method, variant and dataset, else same method and dataset; the median, with the device it ran on).
+    ``records``: the full-profile records, when the caller has loaded them already."""
     import statistics
 
     from qlib.experiment import resolved_train_config, settings_changed
-    from qlib.record import RESULTS_ROOT, load_record, load_records, record_key
+    from qlib.record import load_records, record_key
 
-    recorded = [r for r in load_records("full") if r.get("wall_time_s")]
+    records = load_records("full") if records is None else records
+    by_key = {Path(r["_path"]).stem: r for r in records}
+    recorded = [r for r in records if r.get("wall_time_s")]
 
     def estimate(exp) -> tuple[float | None, str]:
         for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),
@@ -167,10 +170,10 @@ def missing_runs(experiments, seeds) -> list[dict]:
     out = []
     for exp in experiments:
         for seed in seeds:
-            path = RESULTS_ROOT / "full" / f"{record_key({**exp.label(), 'seed': seed})}.json"
+            existing = by_key.get(record_key({**exp.label(), "seed": seed}))
             why = "no record"
-            if path.exists():
-                changed = settings_changed(load_record(path), resolved_train_config(exp, "full", seed), exp.model_config)
+            if existing is not None:
+                changed = settings_changed(existing, resolved_train_config(exp, "full", seed), exp.model_config)
                 if not changed:
                     continue
                 why = "settings changed: " + ", ".join(changed)
@@ -214,9 +217,12 @@ def main(argv=None) -> int:
             yield exp
 
     if args.missing:
+        from qlib.record import load_records
+
         seeds = SEEDS if args.seed is None else (args.seed,)
+        records = load_records("full")
         rows = [{"group": name, **row} for name in args.groups
-                for row in missing_runs([e for e in selected(name) if not callable(e)], seeds)]
+                for row in missing_runs([e for e in selected(name) if not callable(e)], seeds, records)]
         for r in rows:
             est = f"~{r['est_min']} min ({r['est_device']})" if r["est_min"] is not None else "no estimate"
             print(f"{r['group']:18} {r['table']:17} {r['method']:13} {r['variant'] or '-':38} {r['dataset']:9} "
