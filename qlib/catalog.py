@@ -18,6 +18,7 @@ from .models import L2QGCN, L2QGCNConfig, LEGCFConfig, LightGCN, LightGCNConfig,
 from .models.backbones import BACKBONE_LABELS
 from .models.legcf import ANCHOR_WEIGHTS, legcf_factory
 from .recipes import FAST_BATCH_SIZE, FAST_EPOCHS, FAST_LR, fast_recipe
+from .report import NOT_IMPLEMENTED
 from .train import TrainConfig
 
 __all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "lightgcn_tuned_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
@@ -315,8 +316,9 @@ LEGCF_BASELINES = (  # (method, variant, table kind, dim, budget)
     ("DHE", "", "dhe", 128, "legcf"),
     ("NimbleTT", "", "tt", 128, "legcf"),
 )
-#: LEGCF Table 2 rows not implemented here (AutoML embedding-dimension search); their cells stay not-run
-LEGCF_NOT_IMPLEMENTED = ("ESAPN", "AutoEmb", "OptEmbed", "CISS")
+#: LEGCF Table 2 rows not implemented here (AutoML embedding-dimension search); the report marks their
+#: cells not-implemented
+LEGCF_NOT_IMPLEMENTED = tuple(sorted(NOT_IMPLEMENTED[("LEGCF", "Table 2")]))
 
 
 def legcf_table2_experiments(datasets=LEGCF_DATASETS, epochs: int | None = None):

@@ -43,7 +43,7 @@ from qlib.record import load_records
 from qlib.reference import dataset_id, load_reference
 
 __all__ = [
-    "ROW_KEYS", "STATUSES", "TABLE_FALLBACKS", "PREFERRED_PROTOCOL", "metric_key", "build_report",
+    "ROW_KEYS", "STATUSES", "NOT_IMPLEMENTED", "TABLE_FALLBACKS", "PREFERRED_PROTOCOL", "metric_key", "build_report",
     "format_report",
 ]
 
@@ -52,7 +52,13 @@ ROW_KEYS: tuple[str, ...] = ("paper", "table", "dataset", "method", "variant", "
                              "reproduced", "protocol", "profile", "status", "record",
                              "n_seeds", "seed_std")   # the last two added after the first release, at the end
 
-STATUSES: tuple[str, ...] = ("reproduced", "missing-data", "not-run")
+STATUSES: tuple[str, ...] = ("reproduced", "missing-data", "not-run", "not-implemented")
+
+#: (paper, table) -> methods of that table this project does not implement (optional baselines, said
+#: in the chapter); their cells are ``not-implemented`` rather than ``not-run``
+NOT_IMPLEMENTED: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({
+    ("LEGCF", "Table 2"): frozenset({"ESAPN", "AutoEmb", "OptEmbed", "CISS"}),  # AutoML dimension search
+})
 
 PREFERRED_PROTOCOL = "paper"
 
@@ -231,6 +237,8 @@ def build_report(profile: str = "full", results_root: Path | None = None,
         value, protocol, record, n_seeds, seed_std = _resolve(index, r)
         if value is not None:
             status = "reproduced"
+        elif r["method"] in NOT_IMPLEMENTED.get((r["paper"], r["table"]), ()):
+            status = "not-implemented"
         else:
             status = "not-run" if has_data(r["dataset_id"]) else "missing-data"
         rows.append(dict(zip(ROW_KEYS, (

@@ -45,7 +45,8 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
     if nb.stem == "02_training_speed":
         assert set(summary["live"]) == {"fast", "paper"}
     if nb.stem == "90_report":
-        assert summary["cells"] >= 700 and set(summary["status"]) <= {"reproduced", "missing-data", "not-run"}
+        assert summary["cells"] >= 700 and set(summary["status"]) <= {"reproduced", "missing-data", "not-run",
+                                                                         "not-implemented"}
     if nb.stem == "10_l2q_gcn":
         methods = {(r["method"], r["protocol"]) for r in summary["live"]}
         assert {("LightGCN", "paper"), ("L2Q-GCN_end", "clean"), ("L2Q-GCN_anl", "paper"), ("NGCF", "paper"),

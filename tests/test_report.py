@@ -188,7 +188,7 @@ def test_availability_errors_mean_missing(results):
         raise KeyError(ds)
 
     rows = build_report("full", results_root=results, data_available=avail)
-    assert {r["status"] for r in rows} == {"reproduced", "missing-data"}
+    assert {r["status"] for r in rows if r["status"] != "not-implemented"} == {"reproduced", "missing-data"}
 
 
 def test_other_profile(results):
@@ -200,7 +200,17 @@ def test_other_profile(results):
 
 def test_empty_results(tmp_path):
     rows = build_report("full", results_root=tmp_path, data_available=lambda ds: True)
-    assert len(rows) == 739 and {r["status"] for r in rows} == {"not-run"}
+    assert len(rows) == 739 and {r["status"] for r in rows} == {"not-run", "not-implemented"}
+    optional = [r for r in rows if r["status"] == "not-implemented"]
+    assert {(r["paper"], r["table"]) for r in optional} == {("LEGCF", "Table 2")}
+    assert {r["method"] for r in optional} == {"ESAPN", "AutoEmb", "OptEmbed", "CISS"}
+
+
+def test_not_implemented_wins_over_missing_data(tmp_path):
+    rows = build_report("full", results_root=tmp_path, data_available=lambda ds: ds == "gowalla")
+    yelp = [r for r in rows if r["paper"] == "LEGCF" and r["table"] == "Table 2" and r["dataset"] != "gowalla"]
+    assert {r["status"] for r in yelp if r["method"] == "AutoEmb"} == {"not-implemented"}
+    assert {r["status"] for r in yelp if r["method"] == "LEGCF"} == {"missing-data"}
 
 
 def test_format_report(rows):
