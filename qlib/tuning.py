@@ -44,14 +44,24 @@ def load_sweep(name: str, results_root: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+#: LightGCN's L2 factor in the runs recorded before the sweep varied it (the paper's, LightGCNConfig's default)
+_DEFAULT_REG = 1e-4
+
+
+def _reg(run: dict) -> float:
+    return float(run.get("reg", _DEFAULT_REG))
+
+
 def _fast_label(run: dict) -> str:
-    return f"batch {run['batch_size']:,}, lr {run['lr']:g}, {run['lr_schedule']}, {run['epochs']} epochs"
+    reg = "" if _reg(run) == _DEFAULT_REG else f", L2 {_reg(run):g}"
+    return f"batch {run['batch_size']:,}, lr {run['lr']:g}, {run['lr_schedule']}, {run['epochs']} epochs{reg}"
 
 
 def fast_recipe_frame(dataset: str = "gowalla", results_root: Path | None = None) -> pd.DataFrame:
-    """LightGCN's fast-recipe sweep: batch, lr, schedule, epochs, final and best validation Recall@20, wall time."""
+    """LightGCN's fast-recipe sweep: batch, lr, schedule, epochs, L2 factor, final and best validation Recall@20,
+    wall time."""
     sweep = load_sweep(f"tune_fast_recipe_{dataset}", results_root)
-    rows = [{"batch": r["batch_size"], "lr": r["lr"], "schedule": r["lr_schedule"], "epochs": r["epochs"],
+    rows = [{"batch": r["batch_size"], "lr": r["lr"], "schedule": r["lr_schedule"], "epochs": r["epochs"], "L2": _reg(r),
              "final valid recall@20": r["final_valid_recall@20"], "best valid recall@20": r["best_valid_recall@20"],
              "wall s": r["wall_time_s"]} for r in sweep["runs"]]
     return pd.DataFrame(rows)
@@ -59,8 +69,8 @@ def fast_recipe_frame(dataset: str = "gowalla", results_root: Path | None = None
 
 def chosen_fast_lr(dataset: str, results_root: Path | None = None) -> float | None:
     """The learning rate a dataset's fast-recipe sweep chose: the highest final validation Recall@20 among
-    its runs at the fast recipe's batch size, schedule and length (only the learning rate varies among
-    them), or None when no such run is recorded."""
+    its runs at the fast recipe's batch size, schedule, length and the paper's L2 factor (only the learning
+    rate varies among them), or None when no such run is recorded."""
     from .recipes import fast_recipe
 
     try:
@@ -68,8 +78,8 @@ def chosen_fast_lr(dataset: str, results_root: Path | None = None) -> float | No
     except FileNotFoundError:
         return None
     base = fast_recipe()
-    same = [r for r in sweep["runs"] if (r["batch_size"], r["lr_schedule"], r["epochs"]) ==
-            (base.batch_size, base.lr_schedule, base.epochs)]
+    same = [r for r in sweep["runs"] if (r["batch_size"], r["lr_schedule"], r["epochs"], _reg(r)) ==
+            (base.batch_size, base.lr_schedule, base.epochs, _DEFAULT_REG)]
     return float(max(same, key=lambda r: r["final_valid_recall@20"])["lr"]) if same else None
 
 

@@ -51,13 +51,17 @@ def test_chosen_fast_lr_compares_only_runs_of_the_recipe_shape(tmp_path):
     from qlib.recipes import FAST_BATCH_SIZE, FAST_EPOCHS
 
     run = lambda batch, lr, epochs, final: {"batch_size": batch, "lr": lr, "lr_schedule": "cosine",  # noqa: E731
-                                            "epochs": epochs, "final_valid_recall@20": final}
+                                            "epochs": epochs, "final_valid_recall@20": final,
+                                            "best_valid_recall@20": final, "wall_time_s": 1.0}
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "tune_fast_recipe_toy.json").write_text(json.dumps({"runs": [
         run(FAST_BATCH_SIZE, 0.1, FAST_EPOCHS, 0.10), run(FAST_BATCH_SIZE, 0.05, FAST_EPOCHS, 0.11),
         run(FAST_BATCH_SIZE // 2, 0.02, FAST_EPOCHS, 0.50),      # another batch size: not a learning-rate choice
-        run(FAST_BATCH_SIZE, 0.2, FAST_EPOCHS // 2, 0.60)]}))    # another length: likewise
+        run(FAST_BATCH_SIZE, 0.2, FAST_EPOCHS // 2, 0.60),      # another length: likewise
+        run(FAST_BATCH_SIZE, 0.3, FAST_EPOCHS, 0.70) | {"reg": 1e-5}]}))   # another L2 factor: likewise
     assert tuning.chosen_fast_lr("toy", results_root=tmp_path) == 0.05
+    frame = tuning.fast_recipe_frame("toy", results_root=tmp_path)
+    assert frame["L2"].tolist() == [1e-4, 1e-4, 1e-4, 1e-4, 1e-5]     # runs without the key ran the paper's 1e-4
     assert tuning.chosen_fast_lr("absent", results_root=tmp_path) is None
 
 
