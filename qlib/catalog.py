@@ -21,13 +21,15 @@ from .recipes import FAST_BATCH_SIZE, FAST_EPOCHS, FAST_LR, fast_recipe
 from .report import NOT_IMPLEMENTED
 from .train import TrainConfig
 
-__all__ = ["lightgcn_factory", "lightgcn_paper_experiments", "lightgcn_tuned_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
+__all__ = ["LIGHTGCN_PAPER_REG", "lightgcn_factory", "lightgcn_paper_experiments", "lightgcn_tuned_experiments", "l2q_lightgcn_experiments", "L2Q_KS",
            "L2Q_DIMS", "L2Q_LR", "L2Q_EPOCHS", "L2Q_DATASET_RECIPE", "l2q_recipe", "l2q_config", "l2q_factory", "l2q_experiments", "L2Q_ABLATIONS", "l2q_ablation_experiments",
            "l2q_layer_experiments", "l2q_dim_experiments", "l2q_baseline_experiments", "LEGCF_KS", "LEGCF_SEEDS", "legcf_recipe", "legcf_config",
            "LEGCF_BASELINES", "LEGCF_NOT_IMPLEMENTED", "legcf_table2_experiments", "legcf_ablation_experiments",
            "legcf_backbone_experiments", "LIGHTGCN_LONG_EPOCHS", "all_experiments"]
 
 L2Q_KS = (20, 40, 60, 80, 100)
+#: the LightGCN paper's L2 factor lambda (1e-4)
+LIGHTGCN_PAPER_REG = LightGCNConfig.reg
 
 
 def _recipe(epochs: int | None, lr: float | None = None):
@@ -41,22 +43,27 @@ def lightgcn_factory(config: LightGCNConfig):
 
 
 def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("paper",), epochs: int | None = None,
-                               lr: float | None = None):
-    """LightGCN at the LightGCN paper's setting (d = 64, L = 3), fast recipe.
+                               lr: float | None = None, reg: float | None = None):
+    """LightGCN at the LightGCN paper's setting (d = 64, L = 3, lambda = 1e-4), fast recipe.
 
     ``epochs`` other than the recipe's own gives the same recipe with a longer (or shorter) cosine schedule,
     recorded as its own variant (``epochs-<n>``) beside the default run; ``lr`` other than the recipe's own
-    likewise (``lr-<value>``; e.g. a dataset's own validation choice, :func:`lightgcn_tuned_experiments`)."""
+    likewise (``lr-<value>``), and ``reg`` other than the paper's L2 factor (``l2-<value>``); e.g. a
+    dataset's own validation choice, :func:`lightgcn_tuned_experiments`."""
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a positive whole number of epochs, got {epochs!r}; "
                          f"pass None for the fast recipe's own {FAST_EPOCHS}")
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}; pass None for the fast recipe's own {FAST_LR:g}")
-    cfg = LightGCNConfig(dim=64, n_layers=3, reg=1e-4)
+    if reg is not None and not reg >= 0:
+        raise ValueError(f"reg must be >= 0, got {reg!r}; pass None for the paper's {LIGHTGCN_PAPER_REG:g}")
     if lr is not None and math.isclose(lr, FAST_LR):
         lr = None   # the recipe's own rate: the default run
+    if reg is not None and math.isclose(reg, LIGHTGCN_PAPER_REG):
+        reg = None  # the paper's factor: the default run
+    cfg = LightGCNConfig(dim=64, n_layers=3, reg=LIGHTGCN_PAPER_REG if reg is None else reg)
     variant = ", ".join(([] if epochs in (None, FAST_EPOCHS) else [f"epochs-{epochs}"])
-                        + ([] if lr is None else [f"lr-{lr:g}"]))
+                        + ([] if lr is None else [f"lr-{lr:g}"]) + ([] if reg is None else [f"l2-{reg:g}"]))
     out = []
     for ds in datasets:
         for protocol in protocols:
@@ -64,24 +71,26 @@ def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("pap
                 paper="LightGCN", table="Table 3", method="LightGCN", dataset=ds, protocol=protocol,
                 variant=variant, model_factory=lightgcn_factory(cfg), model_config=cfg,
                 train=_recipe(epochs, lr), eval_ks=(20,),
-                notes="LightGCN paper setting: d=64, L=3, lambda=1e-4; fast CPU recipe"
+                notes="LightGCN paper setting: d=64, L=3, "
+                      + ("lambda=1e-4" if reg is None else f"lambda={reg:g} (the paper's is 1e-4)") + "; fast CPU recipe"
                       + (f", cosine over {epochs} epochs" if "epochs-" in variant else "")
                       + (f", peak lr {lr:g}" if lr is not None else "")))
     return out
 
 
 def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018")) -> list:
-    """LightGCN (the LightGCN paper's setting) with the fast recipe's learning rate replaced by the one the
-    dataset's own validation sweep chose (``results/bench/tune_fast_recipe_<dataset>.json``, highest final
-    validation Recall@20 among runs of the recipe's batch size, schedule and length). Datasets without a
-    sweep, or whose choice is the recipe's own learning rate, add no experiment."""
-    from .tuning import chosen_fast_lr
+    """LightGCN (the LightGCN paper's setting) with the fast recipe's learning rate and the L2 factor replaced
+    by those the dataset's own validation sweep chose (``results/bench/tune_fast_recipe_<dataset>.json``,
+    highest final validation Recall@20 among runs of the recipe's batch size, schedule and length). Datasets
+    without a sweep, or whose choice is the recipe's own, add no experiment."""
+    from .tuning import chosen_fast_setting
 
     out = []
     for ds in datasets:
-        lr = chosen_fast_lr(ds)
-        if lr is not None and not math.isclose(lr, FAST_LR):
-            out += lightgcn_paper_experiments((ds,), lr=lr)
+        chosen = chosen_fast_setting(ds)
+        if chosen is not None and not (math.isclose(chosen["lr"], FAST_LR)
+                                       and math.isclose(chosen["reg"], LIGHTGCN_PAPER_REG)):
+            out += lightgcn_paper_experiments((ds,), lr=chosen["lr"], reg=chosen["reg"])
     return out
 
 

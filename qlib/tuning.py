@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .models.lightgcn import LightGCNConfig
 from .recipes import FAST_BATCH_SIZE
 from .record import RESULTS_ROOT
 
-__all__ = ["bench_path", "load_sweep", "fast_recipe_frame", "chosen_fast_lr", "fast_recipe_curves", "l2q_lr_frame",
+__all__ = ["bench_path", "load_sweep", "fast_recipe_frame", "chosen_fast_setting", "fast_recipe_curves", "l2q_lr_frame",
            "legcf_frame", "legcf_curves"]
 
 _WRITERS = {"tune_fast_recipe": "bench/tune_fast_recipe.py", "tune_l2q": "bench/tune_l2q.py",
@@ -44,8 +45,8 @@ def load_sweep(name: str, results_root: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-#: LightGCN's L2 factor in the runs recorded before the sweep varied it (the paper's, LightGCNConfig's default)
-_DEFAULT_REG = 1e-4
+#: LightGCN's L2 factor in the runs recorded before the sweep varied it (the paper's 1e-4)
+_DEFAULT_REG = LightGCNConfig.reg
 
 
 def _reg(run: dict) -> float:
@@ -67,10 +68,10 @@ def fast_recipe_frame(dataset: str = "gowalla", results_root: Path | None = None
     return pd.DataFrame(rows)
 
 
-def chosen_fast_lr(dataset: str, results_root: Path | None = None) -> float | None:
-    """The learning rate a dataset's fast-recipe sweep chose: the highest final validation Recall@20 among
-    its runs at the fast recipe's batch size, schedule, length and the paper's L2 factor (only the learning
-    rate varies among them), or None when no such run is recorded."""
+def chosen_fast_setting(dataset: str, results_root: Path | None = None) -> dict[str, float] | None:
+    """The learning rate and L2 factor a dataset's fast-recipe sweep chose: ``{"lr": ..., "reg": ...}`` of
+    the highest final validation Recall@20 among its runs at the fast recipe's batch size, schedule and
+    length (only those two vary among them), or None when no such run is recorded."""
     from .recipes import fast_recipe
 
     try:
@@ -78,9 +79,12 @@ def chosen_fast_lr(dataset: str, results_root: Path | None = None) -> float | No
     except FileNotFoundError:
         return None
     base = fast_recipe()
-    same = [r for r in sweep["runs"] if (r["batch_size"], r["lr_schedule"], r["epochs"], _reg(r)) ==
-            (base.batch_size, base.lr_schedule, base.epochs, _DEFAULT_REG)]
-    return float(max(same, key=lambda r: r["final_valid_recall@20"])["lr"]) if same else None
+    same = [r for r in sweep["runs"] if (r["batch_size"], r["lr_schedule"], r["epochs"]) ==
+            (base.batch_size, base.lr_schedule, base.epochs)]
+    if not same:
+        return None
+    best = max(same, key=lambda r: r["final_valid_recall@20"])
+    return {"lr": float(best["lr"]), "reg": _reg(best)}
 
 
 def fast_recipe_curves(dataset: str = "gowalla", results_root: Path | None = None) -> dict[str, tuple[list, list]]:

@@ -47,7 +47,7 @@ def test_the_recorded_sweeps_behind_the_recipes_load():
     assert set(l2q["lr"]) >= {0.01, 0.1} and (l2q["batch"] > 0).all()
 
 
-def test_chosen_fast_lr_compares_only_runs_of_the_recipe_shape(tmp_path):
+def test_chosen_fast_setting_compares_only_runs_of_the_recipe_shape(tmp_path):
     from qlib.recipes import FAST_BATCH_SIZE, FAST_EPOCHS
 
     run = lambda batch, lr, epochs, final: {"batch_size": batch, "lr": lr, "lr_schedule": "cosine",  # noqa: E731
@@ -58,11 +58,16 @@ def test_chosen_fast_lr_compares_only_runs_of_the_recipe_shape(tmp_path):
         run(FAST_BATCH_SIZE, 0.1, FAST_EPOCHS, 0.10), run(FAST_BATCH_SIZE, 0.05, FAST_EPOCHS, 0.11),
         run(FAST_BATCH_SIZE // 2, 0.02, FAST_EPOCHS, 0.50),      # another batch size: not a learning-rate choice
         run(FAST_BATCH_SIZE, 0.2, FAST_EPOCHS // 2, 0.60),      # another length: likewise
-        run(FAST_BATCH_SIZE, 0.3, FAST_EPOCHS, 0.70) | {"reg": 1e-5}]}))   # another L2 factor: likewise
-    assert tuning.chosen_fast_lr("toy", results_root=tmp_path) == 0.05
+        run(FAST_BATCH_SIZE, 0.3, FAST_EPOCHS, 0.07) | {"reg": 1e-5}]}))   # another L2 factor, lower
+    assert tuning.chosen_fast_setting("toy", results_root=tmp_path) == {"lr": 0.05, "reg": 1e-4}
     frame = tuning.fast_recipe_frame("toy", results_root=tmp_path)
     assert frame["L2"].tolist() == [1e-4, 1e-4, 1e-4, 1e-4, 1e-5]     # runs without the key ran the paper's 1e-4
-    assert tuning.chosen_fast_lr("absent", results_root=tmp_path) is None
+    assert tuning.chosen_fast_setting("absent", results_root=tmp_path) is None
+    path = tmp_path / "bench" / "tune_fast_recipe_toy.json"
+    sweep = json.loads(path.read_text())
+    sweep["runs"].append(run(FAST_BATCH_SIZE, 0.1, FAST_EPOCHS, 0.12) | {"reg": 1e-3})   # a higher L2 factor wins
+    path.write_text(json.dumps(sweep))
+    assert tuning.chosen_fast_setting("toy", results_root=tmp_path) == {"lr": 0.1, "reg": 1e-3}
 
 
 def test_lightgcn_lr_variant_names_and_trains_with_its_learning_rate():
@@ -75,3 +80,16 @@ def test_lightgcn_lr_variant_names_and_trains_with_its_learning_rate():
     assert same.variant == "" and same.train.lr == FAST_LR
     with pytest.raises(ValueError, match="lr must be positive"):
         catalog.lightgcn_paper_experiments(("yelp2018",), lr=0.0)
+
+
+def test_lightgcn_l2_variant_names_and_trains_with_its_factor():
+    from qlib import catalog
+
+    (exp,) = catalog.lightgcn_paper_experiments(("yelp2018",), reg=1e-3)
+    assert exp.variant == "l2-0.001" and exp.model_config.reg == 1e-3 and "lambda=0.001" in exp.notes
+    (both,) = catalog.lightgcn_paper_experiments(("yelp2018",), lr=0.05, reg=1e-3)
+    assert both.variant == "lr-0.05, l2-0.001"
+    (same,) = catalog.lightgcn_paper_experiments(("yelp2018",), reg=catalog.LIGHTGCN_PAPER_REG)   # the default run
+    assert same.variant == "" and same.model_config.reg == 1e-4
+    with pytest.raises(ValueError, match="reg must be >= 0"):
+        catalog.lightgcn_paper_experiments(("yelp2018",), reg=-1.0)
