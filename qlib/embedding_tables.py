@@ -94,6 +94,10 @@ class EmbeddingTable(nn.Module):
         decay); None when the table has none."""
         return None
 
+    def state_facts(self) -> dict:
+        """Facts of the table's state for the run's record (PEP: its stage); none by default."""
+        return {}
+
     def extra_repr(self) -> str:
         return f"n={self.n}, dim={self.dim}, num_params={self.num_params()}"
 
@@ -188,10 +192,18 @@ class PEPTable(EmbeddingTable):
     touches: Adam holds no state for it until its first gradient, which makes the retrain start with a
     fresh optimizer state, as PEP's separate retrain run does, inside one ``fit`` call (costs one extra
     ``[n, dim]`` float tensor during training; never counted as stored). ``selectable`` is False until the
-    mask is frozen, so ``fit`` selects only retrained states; if the budget is never reached nothing is
-    selectable - raise the threshold learning speed (lr, ``threshold_init``) or the epochs. Without a
-    ``target_params`` the table only searches (always selectable). ``mask``, ``frozen`` and the initial
-    ``V`` are buffers/parameters, so checkpoints and ``fit``'s best-state reload carry the stage.
+    mask is frozen, so ``fit`` selects only retrained states. Without a ``target_params`` the table only
+    searches (always selectable). ``mask``, ``frozen`` and the initial ``V`` are buffers/parameters, so
+    checkpoints and ``fit``'s best-state reload carry the stage.
+
+    When the thresholds do not reach the budget (reconstructed; PEP's code simply trains longer): the
+    decay drives ``s`` towards 0, i.e. the threshold towards sigmoid(0) = 0.5, and no further, so entries
+    that grew beyond 0.5 are never pruned by the decay alone. Under this book's CPU recipe (few large-batch
+    steps at a large learning rate) Gowalla's table stalls at about half its entries, far above LEGCF's
+    budget of a few percent. So the search is limited to the first ``search_fraction`` of the epochs
+    (default half, LEGCF's own pre-training share): at the first epoch start past it the mask keeps the
+    ``target_params`` entries of largest ``|V_sparse|`` (global magnitude pruning of the learned sparse
+    table) and the retrain starts as above; ``forced`` records that this happened.
 
     ``num_params()`` = non-zeros (the frozen mask's size after the switch); the thresholds are a training
     device and not stored. Sparse storage (``extra_bits``): CSR with ``ceil(log2 dim)``-bit column indices
@@ -208,7 +220,8 @@ class PEPTable(EmbeddingTable):
     """
 
     def __init__(self, n: int, dim: int, threshold_init: float = -15.0, granularity: str = "feature_dim",
-                 target_params: int | None = None, threshold_decay: float = 1e-5, init_std: float = 0.1):
+                 target_params: int | None = None, threshold_decay: float = 1e-5, init_std: float = 0.1,
+                 search_fraction: float = 0.5):
         super().__init__(n, dim)
         if granularity not in PEP_GRANULARITIES:
             raise ValueError(f"unknown PEP granularity {granularity!r}; choose one of {PEP_GRANULARITIES}")
@@ -216,17 +229,27 @@ class PEPTable(EmbeddingTable):
             _check_positive(target_params=target_params)
         if threshold_decay < 0:
             raise ValueError(f"threshold_decay must be >= 0, got {threshold_decay}")
+        if not 0.0 < search_fraction <= 1.0:
+            raise ValueError(f"search_fraction must be in (0, 1], got {search_fraction}; 1 searches the whole run "
+                             "(and nothing is selectable if the thresholds never reach the budget)")
         self.granularity, self.target_params, self.threshold_decay = granularity, target_params, threshold_decay
+        self.search_fraction = search_fraction
         shape = {"global": (1, 1), "dimension": (1, dim), "feature": (n, 1), "feature_dim": (n, dim)}[granularity]
         self.threshold = nn.Parameter(torch.full(shape, float(threshold_init)))
         self.weight = nn.Parameter(torch.randn(n, dim) * init_std)
         self.retrain_weight = nn.Parameter(self.weight.detach().clone())  # the original init, for stage 2
         self.register_buffer("mask", torch.ones(n, dim, dtype=torch.bool))
         self.register_buffer("frozen_flag", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("forced_flag", torch.zeros((), dtype=torch.bool))
 
     @property
     def frozen(self) -> bool:
         return bool(self.frozen_flag)
+
+    @property
+    def forced(self) -> bool:
+        """The search stage ended without reaching the budget and the mask was cut to it by magnitude."""
+        return bool(self.forced_flag)
 
     def forward(self) -> torch.Tensor:
         if self.frozen:
@@ -246,16 +269,23 @@ class PEPTable(EmbeddingTable):
         return 1.0 - self.nnz() / (self.n * self.dim)
 
     @torch.no_grad()
-    def freeze(self, rewind: bool = True) -> None:
+    def freeze(self, rewind: bool = True, keep: int | None = None) -> None:
         """Fix the mask to the current non-zero pattern and enter the retrain stage.
 
         ``rewind=True`` (PEP): stage 2 starts from the original initialisation under the mask; ``False``
-        continues from the current pruned values instead.
+        continues from the current pruned values instead. ``keep``: keep only the ``keep`` entries of
+        largest magnitude among the non-zeros (ties broken by position).
         """
         if self.frozen:
             raise ValueError("the PEP mask is already frozen")
         current = self.forward()
-        self.mask.copy_(current != 0)
+        if keep is not None and keep < int((current != 0).sum()):
+            _check_positive(keep=keep)
+            flat = torch.zeros(current.numel(), dtype=torch.bool, device=current.device)
+            flat[torch.topk(current.abs().flatten(), keep, sorted=False).indices] = True
+            self.mask.copy_(flat.view_as(current))
+        else:
+            self.mask.copy_(current != 0)
         if not rewind:
             self.retrain_weight.copy_(current)
         self.frozen_flag.fill_(True)
@@ -263,9 +293,15 @@ class PEPTable(EmbeddingTable):
         self.weight.requires_grad_(False)
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
-        """Stage switch: freeze the mask at the first epoch start with ``nnz() <= target_params``."""
-        if self.target_params is not None and not self.frozen and self.nnz() <= self.target_params:
+        """Stage switch: freeze the mask at the first epoch start with ``nnz() <= target_params``, or, failing
+        that, at the first epoch start past ``search_fraction`` of the run, cut to the budget by magnitude."""
+        if self.target_params is None or self.frozen:
+            return
+        if self.nnz() <= self.target_params:
             self.freeze(rewind=True)
+        elif epoch >= math.ceil(self.search_fraction * n_epochs):
+            self.freeze(rewind=True, keep=self.target_params)
+            self.forced_flag.fill_(True)
 
     @property
     def selectable(self) -> bool:
@@ -280,6 +316,10 @@ class PEPTable(EmbeddingTable):
 
     def num_params(self) -> int:
         return self.nnz()
+
+    def state_facts(self) -> dict:
+        return {"pep_frozen": self.frozen, "pep_mask_cut_by_magnitude": self.forced, "pep_nnz": self.nnz(),
+                "pep_target_params": self.target_params}
 
     def extra_bits(self) -> int:
         nnz = self.nnz()

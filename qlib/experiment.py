@@ -122,6 +122,7 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
         "epochs": result.epochs_run,
         "best_epoch": result.best_epoch,
         "stopped": result.stopped,
+        "state_facts": model.state_facts(),    # e.g. PEP's stage; {} for most models
         "wall_time_s": wall,                   # this process only; train/eval times add up over resumed segments
         "resumed_from_epoch": result.resumed_from_epoch,
         "train_time_s": result.train_time_s,

@@ -149,6 +149,36 @@ def test_pep_frozen_mask_stays_fixed_and_retrain_starts_from_the_initialisation(
         t.freeze()
 
 
+def test_pep_search_that_misses_the_budget_is_cut_to_it_by_magnitude_at_the_search_limit():
+    t = PEPTable(30, 6, target_params=50, search_fraction=0.5)   # thresholds at -15 prune nothing
+    init = t.weight.detach().clone()
+    with torch.no_grad():
+        k = torch.arange(180, dtype=torch.float32)
+        t.weight.copy_(((k + 1) * 0.005 * (-1) ** k).view(30, 6))   # distinct magnitudes, both signs
+    assert t.state_facts() == {"pep_frozen": False, "pep_mask_cut_by_magnitude": False, "pep_nnz": 180,
+                               "pep_target_params": 50}
+    t.on_epoch_start(4, 10)
+    assert not t.frozen and not t.selectable          # still searching before half of the run
+    current = t().detach()
+    t.on_epoch_start(5, 10)
+    assert t.frozen and t.forced and t.selectable and t.num_params() == 50
+    cutoff = current.abs().flatten().sort(descending=True).values[49]
+    assert torch.equal(t.mask, current.abs() >= cutoff)  # the 50 largest |V_sparse|
+    torch.testing.assert_close(t().detach(), init * t.mask)   # retrain from the original initialisation
+    assert t.state_facts()["pep_mask_cut_by_magnitude"] is True
+    fresh = PEPTable(30, 6, target_params=50)
+    fresh.load_state_dict(t.state_dict())   # the checkpoint carries the fact
+    assert fresh.forced and fresh.frozen
+
+
+def test_pep_reaching_the_budget_first_is_not_a_cut():
+    t = PEPTable(30, 6, target_params=100)
+    with torch.no_grad():
+        t.threshold.fill_(torch.logit(t.weight.abs().quantile(0.6)).item())
+    t.on_epoch_start(9, 10)     # past the search limit, but the thresholds already meet the budget
+    assert t.frozen and not t.forced and t.num_params() <= 100
+
+
 def test_pep_threshold_decay_is_the_adam_weight_decay_gradient():
     t = PEPTable(10, 4, threshold_init=-15.0, threshold_decay=1e-5)
     t.regularizer().backward()
@@ -241,6 +271,7 @@ def test_table_for_budget_at_legcf_scale():
     (lambda: QRTable(10, 4, buckets=0), "positive integer"),
     (lambda: PEPTable(10, 4, granularity="field"), "unknown PEP granularity"),
     (lambda: PEPTable(10, 4, threshold_decay=-1.0), "threshold_decay"),
+    (lambda: PEPTable(10, 4, search_fraction=0.0), "search_fraction"),
     (lambda: DHETable(10, 4, encoding="binary"), "unknown DHE encoding"),
     (lambda: DHETable(10, 4, n_hash=3, encoding="gaussian"), "even n_hash"),
     (lambda: DHETable(10, 4, hidden=()), "at least one hidden layer"),

@@ -6,7 +6,9 @@
 - ``storage_bits()`` says what the stored representation used for ranking costs;
 - ``on_epoch_start(epoch, n_epochs)`` lets schedules (annealing, temperatures) react;
 - ``selectable`` says whether the current state may be selected as the best (annealing's
-  full-precision phase may not).
+  full-precision phase may not);
+- ``state_facts()`` names facts of the trained state worth keeping in the run's record (PEP: whether its
+  mask was cut to the budget by magnitude); empty by default.
 """
 from __future__ import annotations
 
@@ -72,6 +74,10 @@ class RecModel(nn.Module):
         """Whether an evaluation now may be selected as the best (False while the model is not yet in
         its final form, e.g. the unquantized first phase of an annealing schedule)."""
         return True
+
+    def state_facts(self) -> dict:
+        """Facts of the current state for the run's record (JSON values); none by default."""
+        return {}
 
     @torch.no_grad()
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:

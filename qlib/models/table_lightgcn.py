@@ -94,6 +94,9 @@ class TableLightGCN(RecModel):
     def selectable(self) -> bool:
         return self.table.selectable
 
+    def state_facts(self) -> dict:
+        return self.table.state_facts()
+
     def num_params(self) -> int:
         """The table's stored floats (PEP: its non-zeros), as LEGCF's #Param counts them."""
         return int(self.table.num_params())
