@@ -241,6 +241,7 @@ class PEPTable(EmbeddingTable):
         self.register_buffer("mask", torch.ones(n, dim, dtype=torch.bool))
         self.register_buffer("frozen_flag", torch.zeros((), dtype=torch.bool))
         self.register_buffer("forced_flag", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("search_nnz", torch.zeros((), dtype=torch.long))   # non-zeros when the search ended
 
     @property
     def frozen(self) -> bool:
@@ -297,9 +298,12 @@ class PEPTable(EmbeddingTable):
         that, at the first epoch start past ``search_fraction`` of the run, cut to the budget by magnitude."""
         if self.target_params is None or self.frozen:
             return
-        if self.nnz() <= self.target_params:
+        nnz = self.nnz()
+        if nnz <= self.target_params:
+            self.search_nnz.fill_(nnz)
             self.freeze(rewind=True)
         elif epoch >= math.ceil(self.search_fraction * n_epochs):
+            self.search_nnz.fill_(nnz)
             self.freeze(rewind=True, keep=self.target_params)
             self.forced_flag.fill_(True)
 
@@ -319,7 +323,8 @@ class PEPTable(EmbeddingTable):
 
     def state_facts(self) -> dict:
         return {"pep_frozen": self.frozen, "pep_mask_cut_by_magnitude": self.forced, "pep_nnz": self.nnz(),
-                "pep_target_params": self.target_params}
+                "pep_target_params": self.target_params,
+                "pep_nnz_when_search_ended": int(self.search_nnz) if self.frozen else None}
 
     def extra_bits(self) -> int:
         nnz = self.nnz()

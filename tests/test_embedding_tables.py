@@ -156,7 +156,7 @@ def test_pep_search_that_misses_the_budget_is_cut_to_it_by_magnitude_at_the_sear
         k = torch.arange(180, dtype=torch.float32)
         t.weight.copy_(((k + 1) * 0.005 * (-1) ** k).view(30, 6))   # distinct magnitudes, both signs
     assert t.state_facts() == {"pep_frozen": False, "pep_mask_cut_by_magnitude": False, "pep_nnz": 180,
-                               "pep_target_params": 50}
+                               "pep_target_params": 50, "pep_nnz_when_search_ended": None}
     t.on_epoch_start(4, 10)
     assert not t.frozen and not t.selectable          # still searching before half of the run
     current = t().detach()
@@ -165,7 +165,7 @@ def test_pep_search_that_misses_the_budget_is_cut_to_it_by_magnitude_at_the_sear
     cutoff = current.abs().flatten().sort(descending=True).values[49]
     assert torch.equal(t.mask, current.abs() >= cutoff)  # the 50 largest |V_sparse|
     torch.testing.assert_close(t().detach(), init * t.mask)   # retrain from the original initialisation
-    assert t.state_facts()["pep_mask_cut_by_magnitude"] is True
+    assert t.state_facts()["pep_mask_cut_by_magnitude"] is True and t.state_facts()["pep_nnz_when_search_ended"] == 180
     fresh = PEPTable(30, 6, target_params=50)
     fresh.load_state_dict(t.state_dict())   # the checkpoint carries the fact
     assert fresh.forced and fresh.frozen
