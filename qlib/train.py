@@ -161,8 +161,12 @@ def fit(model: RecModel, data, config: TrainConfig, on_eval: Callable[[dict], No
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)  # resumable on another device
         if saved["fingerprint"] != cfg.fingerprint():
             raise ValueError(f"checkpoint {ckpt} was written with different settings; delete it or use another checkpoint_dir")
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
+        try:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:  # the model's layout changed since it was written
+            raise ValueError(f"checkpoint {ckpt} does not fit this model (written by an older version of its "
+                             f"code?); delete it to train from scratch: {str(err).splitlines()[0]}") from err
         state = saved["state"]
         log.info("resumed from %s at epoch %d", ckpt, state["epoch"])
 

@@ -52,6 +52,13 @@ def test_checkpoint_with_other_settings_is_refused(synth, tmp_path):
         fit(make_model(synth), synth, replace(cfg, lr=0.5))
 
 
+def test_checkpoint_of_another_model_layout_is_refused_with_the_fix(synth, tmp_path):
+    cfg = replace(CFG, epochs=5, checkpoint_dir=str(tmp_path))
+    fit(make_model(synth), synth, cfg)
+    with pytest.raises(ValueError, match="does not fit this model.*delete it"):
+        fit(make_model(synth, dim=8), synth, cfg)    # same settings, another parameter shape
+
+
 def test_clean_protocol_selects_on_validation(synth_clean, synth):
     res = fit(make_model(synth_clean), synth_clean, replace(CFG, select_split="valid"))
     assert all(k.startswith("valid_") for h in res.history for k in h if "@" in k)
