@@ -88,9 +88,8 @@ def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018")) -> list:
     out = []
     for ds in datasets:
         chosen = chosen_fast_setting(ds)
-        if chosen is not None and not (math.isclose(chosen["lr"], FAST_LR)
-                                       and math.isclose(chosen["reg"], LIGHTGCN_PAPER_REG)):
-            out += lightgcn_paper_experiments((ds,), lr=chosen["lr"], reg=chosen["reg"])
+        if chosen is not None:   # the recipe's own choice is the default run (no variant): nothing to add
+            out += [e for e in lightgcn_paper_experiments((ds,), lr=chosen["lr"], reg=chosen["reg"]) if e.variant]
     return out
 
 

@@ -299,13 +299,12 @@ class PEPTable(EmbeddingTable):
         if self.target_params is None or self.frozen:
             return
         nnz = self.nnz()
-        if nnz <= self.target_params:
-            self.search_nnz.fill_(nnz)
-            self.freeze(rewind=True)
-        elif epoch >= math.ceil(self.search_fraction * n_epochs):
-            self.search_nnz.fill_(nnz)
-            self.freeze(rewind=True, keep=self.target_params)
-            self.forced_flag.fill_(True)
+        cut = nnz > self.target_params
+        if cut and epoch < math.ceil(self.search_fraction * n_epochs):
+            return   # still searching
+        self.search_nnz.fill_(nnz)
+        self.freeze(rewind=True, keep=self.target_params if cut else None)
+        self.forced_flag.fill_(cut)
 
     @property
     def selectable(self) -> bool:
