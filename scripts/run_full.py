@@ -156,7 +156,8 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
 
     records = load_records("full") if records is None else records
     by_key = {Path(r["_path"]).stem: r for r in records}
-    recorded = [r for r in records if r.get("wall_time_s")]
+    # training runs only: a measurement record (resources, inference time) of the same method takes seconds
+    recorded = [r for r in records if r.get("wall_time_s") and "history" in r]
 
     def estimate(exp) -> tuple[float | None, str]:
         for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),

@@ -162,6 +162,18 @@ def test_missing_runs_lists_unrecorded_seeds_with_an_estimate_from_recorded_rela
     assert 2020 not in by_seed or by_seed[2020]["why"].startswith("settings changed")
 
 
+def test_missing_runs_estimates_from_training_runs_not_from_measurement_records():
+    run_full = _run_full_module()
+    exp = catalog.lightgcn_paper_experiments(("gowalla",))[0]
+    base = {"paper": exp.paper, "method": exp.method, "dataset": exp.dataset, "provenance": {"device": "cpu"},
+            "_path": "x/none.json"}
+    measured = {**base, "table": "Appendix Table 3", "variant": "", "wall_time_s": 6.0}      # no history: timing only
+    trained = {**base, "table": "Other", "variant": "v", "wall_time_s": 1200.0, "history": []}
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=[measured, trained])
+    assert rows[0]["est_min"] == 20.0 and "other settings" in rows[0]["est_device"]
+    assert run_full.missing_runs([exp], seeds=(1234567,), records=[measured])[0]["est_min"] is None
+
+
 def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "legcf-backbone", "--missing",
                           "--seed", "1234567"], capture_output=True, text=True, timeout=300)
