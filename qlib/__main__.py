@@ -45,7 +45,9 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for row in run_notebooks(args.profile, args.out, args.only):
-        print(f"{row['notebook']}: {row['profile']} profile, {row['seconds']} s", flush=True)
+        shared = (f" (load {row['load_1min']} on {row['cpus']} CPUs: other work shared the CPU, so this time is "
+                  "not comparable to a target)") if row["cpu_shared"] else ""
+        print(f"{row['notebook']}: {row['profile']} profile, {row['seconds']} s{shared}", flush=True)
     return 0
 
 

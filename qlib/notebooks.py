@@ -67,9 +67,22 @@ def run_notebooks(profile: str, out_dir: Path, only: str | None = None) -> list[
     for src in list_notebooks(only):
         t0 = time.perf_counter()
         execute_notebook(src, out_dir / src.name, {"PROFILE": profile, "OUTPUT_DIR": str(out_dir)})
-        rows.append({"notebook": src.name, "profile": profile, "seconds": round(time.perf_counter() - t0, 1)})
+        rows.append({"notebook": src.name, "profile": profile, "seconds": round(time.perf_counter() - t0, 1),
+                     **cpu_load()})
         log.info("executed %s at %s in %.1f s", src.name, profile, rows[-1]["seconds"])
     return rows
+
+
+def cpu_load() -> dict[str, Any]:
+    """The 1-minute load average beside the CPU count, and whether other work shared the CPU (load above
+    the count): a notebook's wall time is comparable to a target only when it did not. Torch's threads,
+    one per CPU by default, slow down many times over when other processes hold some of the CPUs."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):   # no load average on this platform
+        return {"cpus": cpus, "load_1min": None, "cpu_shared": None}
+    return {"cpus": cpus, "load_1min": load, "cpu_shared": load > cpus}
 
 
 def _nan_to_none(obj: Any) -> Any:

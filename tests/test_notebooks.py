@@ -78,3 +78,18 @@ def test_notebook_runs_at_smoke_profile(nb, executed):
         changed = [r for r in summary["fig4"] if not r["default"]]
         assert [(r["parameter"], r["value"]) for r in changed] == [("t", 1)]          # smoke: one live sweep point
         assert {r["parameter"] for r in summary["fig4"] if r["default"]} == {"t", "m", "w*", "c"}  # Table 2's run
+
+
+def test_cpu_load_says_when_other_work_shared_the_cpu(monkeypatch):
+    from qlib import notebooks
+
+    monkeypatch.setattr(notebooks.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(notebooks.os, "getloadavg", lambda: (3.5, 1.0, 1.0))
+    assert notebooks.cpu_load() == {"cpus": 2, "load_1min": 3.5, "cpu_shared": True}
+    monkeypatch.setattr(notebooks.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert notebooks.cpu_load()["cpu_shared"] is False
+
+    def unavailable():
+        raise OSError("no load average")
+    monkeypatch.setattr(notebooks.os, "getloadavg", unavailable)
+    assert notebooks.cpu_load() == {"cpus": 2, "load_1min": None, "cpu_shared": None}
