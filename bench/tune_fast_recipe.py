@@ -22,7 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 #: LightGCN's L2 factor lambda in the paper (and in every run recorded before the sweep varied it)
-PAPER_REG = 1e-4
+from qlib.catalog import LIGHTGCN_PAPER_REG as PAPER_REG  # noqa: E402
 
 
 class Config(NamedTuple):
