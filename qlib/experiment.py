@@ -23,7 +23,7 @@ from .models.base import RecModel
 from .recipes import get_profile
 from .train import RESULT_NEUTRAL_FIELDS, TrainConfig, evaluation_split, fit, seed_everything
 
-__all__ = ["Experiment", "run_experiment", "resolved_train_config", "settings_changed", "audit_records", "trained_model", "RUNS_ROOT", "device_name"]
+__all__ = ["Experiment", "run_experiment", "resolved_train_config", "settings_changed", "audit_records", "trained_model", "has_trained_weights", "RUNS_ROOT", "device_name"]
 
 log = logging.getLogger(__name__)
 RUNS_ROOT = Path(__file__).resolve().parent.parent / "runs"
@@ -193,6 +193,20 @@ def _save_weights(model: RecModel, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
+
+
+def has_trained_weights(exp: Experiment, profile: str = "quick", seed: int = 2020) -> bool:
+    """Whether this machine holds the selected parameters of a finished run of ``exp`` (its ``selected.pt``,
+    or a checkpoint past the last epoch), so that :func:`trained_model` loads rather than trains."""
+    label = {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
+    weights = _weights_path(label, profile)
+    if weights.exists():
+        return True
+    last = weights.parent / "last.pt"
+    if not last.exists():
+        return False
+    state = torch.load(last, map_location="cpu", weights_only=False).get("state", {})
+    return state.get("best_state") is not None and state.get("epoch", 0) >= exp.train.epochs
 
 
 def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, data_dir=None):

@@ -52,7 +52,7 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
 
 
 @pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py",
-                                    "neurcf_scoring.py", "inference_parts.py"])
+                                    "neurcf_scoring.py", "inference_parts.py", "tie_breaking.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
@@ -64,6 +64,15 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         for recipe in ("fast", "paper"):
             r = data["recipes"][recipe]
             assert r["peak_rss_mib"] > 0 and r["per_epoch_train_s"] > 0 and r["curve"]
+    if script == "tie_breaking.py":
+        by_rule = {r["rule"]: r for r in data["rows"]}
+        as_is = by_rule["as-is"]
+        for key, value in as_is["recorded"].items():      # torch.topk's order is what the record measured
+            assert as_is["metrics"][key] == pytest.approx(value, abs=1e-12)
+        for r in data["rows"]:
+            assert by_rule["pessimistic"]["metrics"]["recall@20"] <= r["metrics"]["recall@20"] \
+                <= by_rule["optimistic"]["metrics"]["recall@20"]
+        assert data["tie_profiles"][0]["distinct_scores"] <= 129          # 128-bit codes: at most 129 values
     if script == "levers.py":
         assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
     if script == "tune_fast_recipe.py":
@@ -181,3 +190,23 @@ def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "no-such-group", "--missing"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "unknown group(s) no-such-group" in bad.stderr
+
+
+def test_has_trained_weights_reads_selected_or_finished_checkpoint(tmp_path, monkeypatch):
+    import torch
+
+    from qlib import catalog
+    from qlib import experiment as experiment_mod
+    from qlib import record as rec
+
+    monkeypatch.setattr(experiment_mod, "RUNS_ROOT", tmp_path)
+    exp = next(e for e in catalog.l2q_baseline_experiments(("gowalla",)) if e.method == "HashGNN")
+    assert not experiment_mod.has_trained_weights(exp, "full")
+    folder = tmp_path / "full" / rec.record_key({**exp.label(), "dataset": "gowalla", "seed": 2020})
+    folder.mkdir(parents=True)
+    unfinished = {"state": {"epoch": exp.train.epochs - 1, "best_state": {"w": torch.zeros(1)}}}
+    torch.save(unfinished, folder / "last.pt")
+    assert not experiment_mod.has_trained_weights(exp, "full")          # a killed run's checkpoint: not done
+    torch.save({"state": {"epoch": exp.train.epochs, "best_state": {"w": torch.zeros(1)}}}, folder / "last.pt")
+    assert experiment_mod.has_trained_weights(exp, "full")
+    assert not experiment_mod.has_trained_weights(exp, "full", seed=2021)
