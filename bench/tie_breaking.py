@@ -4,7 +4,8 @@ The inner product of two 128-bit sign codes takes 129 values, so a user's top 20
 of items with equal scores (:mod:`qlib.ties`). This script loads a recorded full-profile run (its selected
 weights on this machine; it never trains at ``full``), profiles the ties at the top-20 cut and evaluates the
 test split under every tie rule: ``as-is`` (``torch.topk``, what the record used), ``low-index``
-(TensorFlow's ``top_k``), ``random`` (several seeds), and the ``optimistic``/``pessimistic`` bounds.
+(TensorFlow's ``top_k``), ``random`` (several seeds), and the ``optimistic``/``pessimistic`` bounds, plus an
+upper bound of the hits-only NDCG@20 over every order of ties (:func:`qlib.ties.hits_ndcg_upper_bound`).
 Writes results/bench/tie_breaking.json (results/smoke/bench/tie_breaking_smoke.json with --smoke, which
 trains the smoke model on the embedded data).
 
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     from qlib.experiment import device_name, has_trained_weights, trained_model
     from qlib.metrics import evaluate
     from qlib.record import provenance, write_json
-    from qlib.ties import tie_broken, tie_profile
+    from qlib.ties import hits_ndcg_upper_bound, tie_broken, tie_profile
     from qlib.train import evaluation_split
 
     todo, skipped = [], []
@@ -79,8 +80,9 @@ def main(argv=None) -> int:
         base = {"dataset": record["dataset"], "method": method, "record": record.get("_path"),
                 "recorded": {k: record["metrics"].get(k) for k in ("recall@20", "ndcg_hits@20", "ndcg@20")}}
         t0 = time.perf_counter()
-        profiles.append({**base, **tie_profile(scorer, target, exclude, k=20),
-                         "k": 20, "wall_time_s": time.perf_counter() - t0})
+        bound = hits_ndcg_upper_bound(scorer, target, exclude, k=20, width=max(L2Q_KS))
+        profiles.append({**base, **tie_profile(scorer, target, exclude, k=20), "k": 20,
+                         "ndcg_hits@20_upper_bound": bound, "wall_time_s": time.perf_counter() - t0})
         runs = [("as-is", 0), ("low-index", 0), ("optimistic", 0), ("pessimistic", 0)]
         runs += [("random", s) for s in range(args.random_seeds)]
         for rule, seed in runs:
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
     for prof in profiles:
         print(f"{prof['dataset']:10} {prof['method']:12} distinct scores {prof['distinct_scores']:.1f}  "
               f"tied at the 20th {prof['tied_at_k']:.1f}  slots decided by ties {prof['slots_decided_by_ties']:.2f}  "
-              f"users with a tie at the cut {prof['users_with_tie_at_cut']:.1%}")
+              f"users with a tie at the cut {prof['users_with_tie_at_cut']:.1%}  "
+              f"hits-only NDCG@20 bound over tie orders {prof['ndcg_hits@20_upper_bound']:.4f}")
     print("->", path)
     return 0
 

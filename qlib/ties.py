@@ -23,9 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .metrics import _rows_cols
+from .metrics import _discounts, _rows_cols, top_hits
 
-__all__ = ["TIE_RULES", "tie_broken", "tie_profile"]
+__all__ = ["TIE_RULES", "tie_broken", "tie_profile", "hits_ndcg_upper_bound"]
 
 TIE_RULES = ("as-is", "low-index", "random", "optimistic", "pessimistic")
 
@@ -119,3 +119,48 @@ def tie_profile(scorer: Scorer, target: sp.csr_matrix, exclude: Sequence[sp.csr_
         sums["slots_decided_by_ties"] += float(torch.where(crosses, k - above, 0).sum())
         sums["users_with_tie_at_cut"] += float(crosses.sum())
     return {key: val / len(users_all) for key, val in sums.items()}
+
+
+def _masked(scores: torch.Tensor, exclude: Sequence[sp.csr_matrix], users: np.ndarray) -> torch.Tensor:
+    for mat in exclude:
+        r, c = _rows_cols(mat, users)
+        scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
+    return scores
+
+
+@torch.no_grad()
+def hits_ndcg_upper_bound(scorer: Scorer, target: sp.csr_matrix, exclude: Sequence[sp.csr_matrix] = (),
+                          k: int = 20, width: int = 100, batch_size: int = 1024) -> float:
+    """An upper bound, over every order of tied scores, of the hits-only NDCG@``k`` whose ideal DCG counts the
+    hits in the top ``width`` (:func:`qlib.metrics.evaluate` with ``max(ks) = width``).
+
+    The ``optimistic`` rule is the exact maximum of Recall@k and of the standard NDCG@k, but not of the
+    hits-only NDCG: putting relevant items first also raises the hits found down to ``width``, and with them
+    the ideal DCG. Per user, this bound divides the largest DCG@k of any tie order (relevant first) by the
+    smallest ideal DCG (relevant last: the fewest hits in the top ``width``), capped at 1 (1 when some order
+    has a hit in the top ``k`` but the relevant-last order has none in the top ``width``); averaged over users
+    with a target item.
+    """
+    target = sp.csr_matrix(target)
+    users_all = np.flatnonzero(np.diff(target.indptr) > 0)
+    if len(users_all) == 0:
+        raise ValueError("no user has a target item in this split: nothing to bound")
+    if width < k:
+        raise ValueError(f"width={width} must be at least k={k}")
+    n_items = target.shape[1]
+    best = tie_broken(scorer, "optimistic", n_items, target)
+    worst = tie_broken(scorer, "pessimistic", n_items, target)
+    disc = _discounts(k)
+    cum_disc = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(disc, 0)])
+    total = 0.0
+    for start in range(0, len(users_all), batch_size):
+        users = users_all[start:start + batch_size]
+        u = torch.from_numpy(users)
+        top_best = torch.topk(_masked(best(u), exclude, users), k, dim=1).indices
+        top_worst = torch.topk(_masked(worst(u), exclude, users), width, dim=1).indices
+        dcg = (top_hits(top_best, target, users).to(torch.float64) * disc).sum(1)
+        h_min = top_hits(top_worst, target, users).sum(1)
+        idcg = cum_disc[torch.clamp(h_min, max=k)]
+        bound = torch.where(idcg > 0, (dcg / idcg.clamp(min=1e-12)).clamp(max=1.0), (dcg > 0).to(torch.float64))
+        total += float(bound.sum())
+    return total / len(users_all)

@@ -73,6 +73,7 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
             assert by_rule["pessimistic"]["metrics"]["recall@20"] <= r["metrics"]["recall@20"] \
                 <= by_rule["optimistic"]["metrics"]["recall@20"]
         assert data["tie_profiles"][0]["distinct_scores"] <= 129          # 128-bit codes: at most 129 values
+        assert max(r["metrics"]["ndcg_hits@20"] for r in data["rows"]) <= data["tie_profiles"][0]["ndcg_hits@20_upper_bound"]
     if script == "levers.py":
         assert {r["lever"] for r in data["rows"]} >= {"sparse layout (A x, d=64)", "backward (2 layers fwd+bwd)"}
     if script == "tune_fast_recipe.py":

@@ -4,7 +4,7 @@ import scipy.sparse as sp
 import torch
 
 from qlib.metrics import evaluate
-from qlib.ties import TIE_RULES, tie_broken, tie_profile
+from qlib.ties import TIE_RULES, hits_ndcg_upper_bound, tie_broken, tie_profile
 
 
 def fixed_scorer(table):
@@ -62,6 +62,26 @@ def test_bounds_bracket_every_rule_on_code_scores():
         for m in ("recall@5", "ndcg@5"):
             assert res["pessimistic"][m] - 1e-12 <= res[rule][m] <= res["optimistic"][m] + 1e-12, (rule, m)
     assert res["optimistic"]["recall@5"] > res["pessimistic"]["recall@5"]   # ties matter at this width
+
+
+def test_hits_ndcg_bound_covers_every_tie_order():
+    gen = torch.Generator().manual_seed(4)
+    codes_u = torch.randint(0, 2, (40, 6), generator=gen).float() * 2 - 1
+    codes_i = torch.randint(0, 2, (50, 6), generator=gen).float() * 2 - 1
+    scorer = fixed_scorer(codes_u @ codes_i.T)
+    rng = np.random.default_rng(1)
+    target = csr([list(rng.choice(50, 3, replace=False)) for _ in range(40)], 50)
+    exclude = [csr([list(rng.choice(50, 5, replace=False)) for _ in range(40)], 50)]
+    bound = hits_ndcg_upper_bound(scorer, target, exclude, k=5, width=15)
+    seen = [evaluate(tie_broken(scorer, rule, 50, target, seed=s), target, exclude, ks=(5, 15))["ndcg_hits@5"]
+            for rule in TIE_RULES for s in range(4)]
+    assert max(seen) <= bound + 1e-12 and bound <= 1.0
+    # per user the bound is exact where no tie crosses a cut: a scorer without ties meets it
+    distinct = fixed_scorer(torch.randn(40, 50, generator=gen))
+    plain = evaluate(distinct, target, exclude, ks=(5, 15))["ndcg_hits@5"]
+    assert hits_ndcg_upper_bound(distinct, target, exclude, k=5, width=15) == pytest.approx(plain, abs=1e-12)
+    with pytest.raises(ValueError, match="width"):
+        hits_ndcg_upper_bound(scorer, target, k=5, width=3)
 
 
 def test_random_rule_is_seeded():
