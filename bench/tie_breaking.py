@@ -22,18 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import add_output_args, parse_with_output  # noqa: E402
-
-
-def find_experiment(method: str, dataset: str):
-    from qlib import catalog
-
-    pool = catalog.l2q_baseline_experiments((dataset,)) + catalog.l2q_experiments((dataset,))
-    for exp in pool:
-        if exp.method == method and exp.protocol == "paper":
-            return exp
-    raise SystemExit(f"no L2Q-GCN Table 2 experiment {method!r} on {dataset!r}; "
-                     f"choose one of {sorted({e.method for e in pool})}")
+from bench.common import add_output_args, parse_with_output, recorded_runs  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -51,25 +40,13 @@ def main(argv=None) -> int:
     import torch
 
     from qlib.catalog import L2Q_KS
-    from qlib.experiment import device_name, has_trained_weights, trained_model
+    from qlib.experiment import device_name, trained_model
     from qlib.metrics import evaluate
     from qlib.record import provenance, write_json
     from qlib.ties import hits_ndcg_upper_bound, tie_broken, tie_profile
     from qlib.train import evaluation_split
 
-    todo, skipped = [], []
-    for ds in args.datasets:
-        for method in args.methods:
-            exp = find_experiment(method, ds)
-            if profile == "full" and not has_trained_weights(exp, profile, args.seed):
-                skipped.append({"dataset": ds, "method": method, "reason": "no trained weights on this machine"})
-                print(f"skipped: no trained weights of {method} on {ds} (seed {args.seed}) on this machine; "
-                      f"`python scripts/run_full.py l2q-baselines --datasets {ds} --methods {method} --force` "
-                      "trains them", flush=True)
-            else:
-                todo.append((method, exp))
-    if not todo:
-        raise SystemExit("nothing to evaluate: no requested run has trained weights on this machine")
+    todo, skipped = recorded_runs(args.methods, args.datasets, profile, args.seed)
 
     rows, profiles = [], []
     for method, exp in todo:

@@ -52,7 +52,8 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
 
 
 @pytest.mark.parametrize("script", ["train_speed.py", "levers.py", "tune_fast_recipe.py", "tune_legcf.py",
-                                    "neurcf_scoring.py", "inference_parts.py", "tie_breaking.py"])
+                                    "neurcf_scoring.py", "inference_parts.py", "tie_breaking.py",
+                                    "hashgnn_soft_readings.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
@@ -64,6 +65,12 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         for recipe in ("fast", "paper"):
             r = data["recipes"][recipe]
             assert r["peak_rss_mib"] > 0 and r["per_epoch_train_s"] > 0 and r["curve"]
+    if script == "hashgnn_soft_readings.py":
+        recorded = next(r for r in data["rows"] if r["reading"] == "bernoulli (recorded)")
+        for key, value in recorded["recorded"].items():   # the record's own reading reproduces the record
+            assert recorded["metrics"][key] == pytest.approx(value, abs=1e-12)
+        assert {r["reading"] for r in data["rows"]} == {"bernoulli (recorded)", "rerank top 500", "codes only",
+                                                        "continuous only"}
     if script == "tie_breaking.py":
         by_rule = {r["rule"]: r for r in data["rows"]}
         as_is = by_rule["as-is"]
