@@ -196,9 +196,11 @@ def _save_weights(model: RecModel, path: Path) -> None:
 
 
 def has_trained_weights(exp: Experiment, profile: str = "quick", seed: int = 2020) -> bool:
-    """Whether this machine holds the selected parameters of a finished run of ``exp`` (its ``selected.pt``,
-    or a checkpoint past the last epoch), so that :func:`trained_model` loads rather than trains."""
+    """Whether this machine holds a finished run of ``exp``: its record and its selected parameters (the
+    ``selected.pt``, or a checkpoint past the last epoch), so that :func:`trained_model` loads, not trains."""
     label = {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
+    if not (rec.RESULTS_ROOT / profile / f"{rec.record_key(label)}.json").exists():
+        return False
     weights = _weights_path(label, profile)
     if weights.exists():
         return True

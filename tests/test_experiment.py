@@ -207,11 +207,18 @@ def test_has_trained_weights_reads_selected_or_finished_checkpoint(tmp_path, mon
     from qlib import experiment as experiment_mod
     from qlib import record as rec
 
-    monkeypatch.setattr(experiment_mod, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(experiment_mod, "RUNS_ROOT", tmp_path / "runs")
+    monkeypatch.setattr(rec, "RESULTS_ROOT", tmp_path / "results")
     exp = next(e for e in catalog.l2q_baseline_experiments(("gowalla",)) if e.method == "HashGNN")
     assert not experiment_mod.has_trained_weights(exp, "full")
-    folder = tmp_path / "full" / rec.record_key({**exp.label(), "dataset": "gowalla", "seed": 2020})
+    key = rec.record_key({**exp.label(), "dataset": "gowalla", "seed": 2020})
+    folder = tmp_path / "runs" / "full" / key
     folder.mkdir(parents=True)
+    torch.save({"w": torch.zeros(1)}, folder / "selected.pt")
+    assert not experiment_mod.has_trained_weights(exp, "full")          # weights without a record: would retrain
+    (folder / "selected.pt").unlink()
+    (tmp_path / "results" / "full").mkdir(parents=True)
+    (tmp_path / "results" / "full" / f"{key}.json").write_text("{}")
     unfinished = {"state": {"epoch": exp.train.epochs - 1, "best_state": {"w": torch.zeros(1)}}}
     torch.save(unfinished, folder / "last.pt")
     assert not experiment_mod.has_trained_weights(exp, "full")          # a killed run's checkpoint: not done
