@@ -61,6 +61,11 @@ class Experiment:
                 "variant": self.variant, "protocol": self.protocol}
 
 
+def _label(exp: Experiment, profile: str, seed: int) -> dict:
+    """The record label of ``exp`` at ``profile`` and ``seed`` (the profile picks the dataset)."""
+    return {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
+
+
 def resolved_train_config(exp: Experiment, profile: str, seed: int):
     """The TrainConfig ``exp`` trains with at ``profile`` and ``seed`` (selection on the test split only
     under the ``paper`` protocol, where the papers select that way)."""
@@ -77,9 +82,8 @@ def run_experiment(exp: Experiment, profile: str = "quick", seed: int = 2020, fo
     and the triples are sampled on the CPU, so the device changes floating-point order only; the record's
     provenance names it."""
     dev = resolve_device(device)
-    prof = get_profile(profile)
-    dataset = prof.dataset(exp.dataset)
-    label = {**exp.label(), "dataset": dataset, "seed": seed}
+    label = _label(exp, profile, seed)
+    dataset = label["dataset"]
     path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
     selection_on_test = exp.protocol == "paper"
     train_cfg = resolved_train_config(exp, profile, seed)
@@ -171,7 +175,7 @@ def audit_records(experiments, profile: str = "full", seeds=(2020, 2021, 2022),
     checked, stale = 0, []
     for exp in experiments:
         for seed in seeds:
-            label = {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
+            label = _label(exp, profile, seed)
             path = (results_root or rec.RESULTS_ROOT) / profile / f"{rec.record_key(label)}.json"
             if not path.exists():
                 continue
@@ -189,49 +193,49 @@ def _weights_path(label: dict, profile: str) -> Path:
 
 def _save_weights(model: RecModel, path: Path) -> None:
     """The selected parameters (not committed: runs/ is local), for analyses that need the trained model."""
+    _save_state(model.state_dict(), path)
+
+
+def _save_state(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
+    torch.save(state, tmp)
     tmp.replace(path)
+
+
+def _selected_weights(exp: Experiment, profile: str, seed: int) -> Path | None:
+    """The path of the run's selected parameters on this machine, or None. A finished full run's checkpoint
+    (``last.pt`` past the last epoch) also holds the selected state: it is written out once as ``selected.pt``."""
+    weights = _weights_path(_label(exp, profile, seed), profile)
+    last = weights.parent / "last.pt"
+    if not weights.exists() and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False).get("state", {})
+        if state.get("best_state") is not None and state.get("epoch", 0) >= exp.train.epochs:
+            _save_state(state["best_state"], weights)
+    return weights if weights.exists() else None
 
 
 def has_trained_weights(exp: Experiment, profile: str = "quick", seed: int = 2020) -> bool:
     """Whether this machine holds a finished run of ``exp``: its record and its selected parameters (the
     ``selected.pt``, or a checkpoint past the last epoch), so that :func:`trained_model` loads, not trains."""
-    label = {**exp.label(), "dataset": get_profile(profile).dataset(exp.dataset), "seed": seed}
-    if not (rec.RESULTS_ROOT / profile / f"{rec.record_key(label)}.json").exists():
-        return False
-    weights = _weights_path(label, profile)
-    if weights.exists():
-        return True
-    last = weights.parent / "last.pt"
-    if not last.exists():
-        return False
-    state = torch.load(last, map_location="cpu", weights_only=False).get("state", {})
-    return state.get("best_state") is not None and state.get("epoch", 0) >= exp.train.epochs
+    record_path = rec.RESULTS_ROOT / profile / f"{rec.record_key(_label(exp, profile, seed))}.json"
+    return record_path.exists() and _selected_weights(exp, profile, seed) is not None
 
 
 def trained_model(exp: Experiment, profile: str = "quick", seed: int = 2020, data_dir=None):
     """``(model, data, record)`` with the model holding the selected parameters of ``exp`` at ``profile``:
     loaded from this machine's saved weights when the run exists here, else trained (and recorded) now."""
-    prof = get_profile(profile)
-    dataset = prof.dataset(exp.dataset)
-    label = {**exp.label(), "dataset": dataset, "seed": seed}
-    weights = _weights_path(label, profile)
-    last = weights.parent / "last.pt"   # a full run's checkpoint also holds the selected state
-    if not weights.exists() and last.exists():
-        saved = torch.load(last, map_location="cpu", weights_only=False)
-        if saved.get("state", {}).get("best_state") is not None and saved["state"]["epoch"] >= exp.train.epochs:
-            weights.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(saved["state"]["best_state"], weights)
+    label = _label(exp, profile, seed)
+    weights = _selected_weights(exp, profile, seed)
     record = None
-    if weights.exists():
+    if weights is not None:
         path = rec.RESULTS_ROOT / profile / f"{rec.record_key(label)}.json"
         record = rec.load_record(path) if path.exists() else None
-    if record is None or not weights.exists():
-        record = run_experiment(exp, profile=profile, seed=seed, force=profile != "full" or not weights.exists(),
+    if record is None or weights is None:
+        record = run_experiment(exp, profile=profile, seed=seed, force=profile != "full" or weights is None,
                                 data_dir=data_dir)
-    data = load_dataset(dataset, protocol=exp.protocol, seed=seed, data_dir=data_dir)
+        weights = _weights_path(label, profile)
+    data = load_dataset(label["dataset"], protocol=exp.protocol, seed=seed, data_dir=data_dir)
     model = exp.model_factory(data, build_norm_adj(data.train))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()

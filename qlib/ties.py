@@ -42,6 +42,20 @@ def _relevant_mask(target: sp.csr_matrix, users: np.ndarray, n_items: int) -> to
     return mask
 
 
+def _masked(scores: torch.Tensor, exclude: Sequence[sp.csr_matrix], users: np.ndarray) -> torch.Tensor:
+    for mat in exclude:
+        r, c = _rows_cols(mat, users)
+        scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
+    return scores
+
+
+def _users_with_targets(target: sp.csr_matrix, what: str) -> np.ndarray:
+    users = np.flatnonzero(np.diff(target.indptr) > 0)
+    if len(users) == 0:
+        raise ValueError(f"no user has a target item in this split: nothing to {what}")
+    return users
+
+
 def tie_broken(scorer: Scorer, rule: str, n_items: int, target: sp.csr_matrix | None = None,
                seed: int = 0) -> Scorer:
     """``scorer`` with every tie decided by ``rule`` (one of :data:`TIE_RULES`).
@@ -97,16 +111,11 @@ def tie_profile(scorer: Scorer, target: sp.csr_matrix, exclude: Sequence[sp.csr_
     crosses the cut.
     """
     target = sp.csr_matrix(target)
-    users_all = np.flatnonzero(np.diff(target.indptr) > 0)
-    if len(users_all) == 0:
-        raise ValueError("no user has a target item in this split: nothing to profile")
+    users_all = _users_with_targets(target, "profile")
     sums = {"distinct_scores": 0.0, "tied_at_k": 0.0, "slots_decided_by_ties": 0.0, "users_with_tie_at_cut": 0.0}
     for start in range(0, len(users_all), batch_size):
         users = users_all[start:start + batch_size]
-        scores = scorer(torch.from_numpy(users)).float().cpu()
-        for mat in exclude:
-            r, c = _rows_cols(mat, users)
-            scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
+        scores = _masked(scorer(torch.from_numpy(users)).float().cpu(), exclude, users)
         kth = torch.topk(scores, k, dim=1).values[:, -1:]
         group = (scores == kth).sum(1)
         above = (scores > kth).sum(1)
@@ -119,13 +128,6 @@ def tie_profile(scorer: Scorer, target: sp.csr_matrix, exclude: Sequence[sp.csr_
         sums["slots_decided_by_ties"] += float(torch.where(crosses, k - above, 0).sum())
         sums["users_with_tie_at_cut"] += float(crosses.sum())
     return {key: val / len(users_all) for key, val in sums.items()}
-
-
-def _masked(scores: torch.Tensor, exclude: Sequence[sp.csr_matrix], users: np.ndarray) -> torch.Tensor:
-    for mat in exclude:
-        r, c = _rows_cols(mat, users)
-        scores[torch.from_numpy(r), torch.from_numpy(c)] = -torch.inf
-    return scores
 
 
 @torch.no_grad()
@@ -142,9 +144,7 @@ def hits_ndcg_upper_bound(scorer: Scorer, target: sp.csr_matrix, exclude: Sequen
     with a target item.
     """
     target = sp.csr_matrix(target)
-    users_all = np.flatnonzero(np.diff(target.indptr) > 0)
-    if len(users_all) == 0:
-        raise ValueError("no user has a target item in this split: nothing to bound")
+    users_all = _users_with_targets(target, "bound")
     if width < k:
         raise ValueError(f"width={width} must be at least k={k}")
     n_items = target.shape[1]
