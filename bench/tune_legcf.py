@@ -14,6 +14,7 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
 - ``every-<m>``: the update every m epochs instead of every epoch;
 - ``lr-<x>``: another peak learning rate;
 - ``batch-<n>``: another batch size (more optimizer steps between updates);
+- ``backbone-<name>``: LEGCF on another base recommender (Table 4: ``ngcf``, ``lrgccf``);
 - ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
@@ -63,10 +64,14 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"lr": float(value)}
         if kind == "batch":
             return {}, {"batch_size": int(value)}
+        if kind == "backbone":
+            from qlib.models.backbones import BACKBONES
+            if value in BACKBONES:
+                return {"backbone": value}, {}
     except ValueError:
         pass
-    raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n> "
-                     "or two of them joined by '+'")
+    raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "
+                     "backbone-<name> or two of them joined by '+'")
 
 
 def main(argv=None) -> int:

@@ -93,3 +93,18 @@ def test_lightgcn_l2_variant_names_and_trains_with_its_factor():
     assert same.variant == "" and same.model_config.reg == 1e-4
     with pytest.raises(ValueError, match="reg must be >= 0"):
         catalog.lightgcn_paper_experiments(("yelp2018",), reg=-1.0)
+
+
+def test_legcf_sweep_variant_names_parse_or_fail_before_training():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "tune_legcf", Path(__file__).resolve().parent.parent / "bench" / "tune_legcf.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.variant_settings("backbone-ngcf+lr-0.01") == ({"backbone": "ngcf"}, {"lr": 0.01})
+    assert bench.variant_settings("every-3") == ({"update_every": 3}, {})
+    for bad in ("backbone-gcn", "lr-fast", "sideways"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            bench.variant_settings(bad)
