@@ -53,7 +53,8 @@ def groups():
         "legcf-fig3": lambda: [_legcf_fig3(ds) for ds in LEGCF_DATASETS],
         "legcf-fig2": lambda: [_legcf_fig2(ds) for ds in LEGCF_DATASETS],
         "legcf-fidelity": lambda: [_legcf_fidelity(e) for e in (catalog.legcf_table2_experiments(LEGCF_DATASETS)
-                                                                 + catalog.legcf_ablation_experiments(LEGCF_DATASETS))
+                                                                 + catalog.legcf_ablation_experiments(LEGCF_DATASETS)
+                                                                 + catalog.legcf_backbone_experiments(LEGCF_DATASETS))
                                    if e.method == "LEGCF"],
     }
 
