@@ -15,6 +15,7 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
 - ``lr-<x>``: another peak learning rate;
 - ``batch-<n>``: another batch size (more optimizer steps between updates);
 - ``backbone-<name>``: LEGCF on another base recommender (Table 4: ``ngcf``, ``lrgccf``);
+- ``agg-<how>``: the H the update solves for on those backbones (``concat`` or ``mean`` of the layers);
 - ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
@@ -64,6 +65,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"lr": float(value)}
         if kind == "batch":
             return {}, {"batch_size": int(value)}
+        if kind == "agg" and value in ("concat", "mean"):
+            return {"update_aggregation": value}, {}
         if kind == "backbone":
             from qlib.models.backbones import BACKBONES
             if value in BACKBONES:
@@ -71,7 +74,7 @@ def variant_settings(name: str) -> tuple[dict, dict]:
     except ValueError:
         pass
     raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "
-                     "backbone-<name> or two of them joined by '+'")
+                     "backbone-<name>, agg-<how> or two of them joined by '+'")
 
 
 def main(argv=None) -> int:

@@ -347,7 +347,7 @@ def update_fidelity(model, batch_rows: int = 16384) -> dict[str, float]:
     import torch
 
     with torch.no_grad():
-        _, h = model._propagate()
+        h = model.update_representation()
         n = model.n_users + model.n_items
         h_full, h_meta = h[:n], h[n:]
         pinv = torch.linalg.pinv(h_meta)

@@ -105,6 +105,22 @@ def test_legcf_on_other_backbones_trains_the_backbone_and_updates_s(synth, backb
     np.testing.assert_allclose(twin.assignment()[1], val, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backbone", ["ngcf", "lrgccf"])
+def test_update_aggregation_mean_averages_the_layer_blocks(synth, backbone):
+    seed_everything(0)
+    m = LEGCF(synth, LEGCFConfig(dim=8, n_meta=6, n_layers=2, seed=0, backbone=backbone))
+    concat = m.update_representation()
+    assert concat.shape == (synth.n_users + synth.n_items + 6, 24)
+    m.config = LEGCFConfig(**{**m.config.__dict__, "update_aggregation": "mean"})
+    mean = m.update_representation()
+    torch.testing.assert_close(mean, (concat[:, :8] + concat[:, 8:16] + concat[:, 16:]) / 3)
+    m.reassign()                                       # the update solves for the d-wide H
+    idx, val = m.assignment()
+    assert idx.shape[1] == 2 and ((val != 0).sum(1) <= 2).all()
+    with pytest.raises(ValueError, match="unknown update_aggregation 'sum'"):
+        LEGCFConfig(update_aggregation="sum").validate()
+
+
 def test_legcf_lightgcn_backbone_is_unchanged(synth):
     """The default backbone is the old code path: H = mean of the propagated layers over A'."""
     seed_everything(0)

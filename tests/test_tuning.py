@@ -105,6 +105,7 @@ def test_legcf_sweep_variant_names_parse_or_fail_before_training():
     spec.loader.exec_module(bench)
     assert bench.variant_settings("backbone-ngcf+lr-0.01") == ({"backbone": "ngcf"}, {"lr": 0.01})
     assert bench.variant_settings("every-3") == ({"update_every": 3}, {})
-    for bad in ("backbone-gcn", "lr-fast", "sideways"):
+    assert bench.variant_settings("backbone-ngcf+agg-mean") == ({"backbone": "ngcf", "update_aggregation": "mean"}, {})
+    for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways"):
         with pytest.raises(ValueError, match="unknown variant"):
             bench.variant_settings(bad)

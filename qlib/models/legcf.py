@@ -54,7 +54,9 @@ the paper; every code choice the paper does not have is a switch.
     embeddings to the update; nothing more is said). ``backbone="ngcf" | "lrgccf"`` propagates
     H(0) = [E_hat ; E_meta] over A' with NGCF's or LR-GCCF's layers (:mod:`qlib.models.backbones`; LR-GCCF's
     A' + I normalised) and H is that backbone's own layer aggregation, the concatenation of its L + 1 layer
-    outputs, which the update uses as is (H_full H_meta^+ needs no particular width). The backbones' layer
+    outputs, which the update uses as is (H_full H_meta^+ needs no particular width;
+    ``update_aggregation="concat"``), or, with ``update_aggregation="mean"``, the mean of those L + 1 blocks
+    (d wide, as LightGCN's H: another reading of the "dimension aggregation"). The backbones' layer
     weights are trained by gradient, are not in the paper's #Param (:meth:`LEGCF.num_params`) and are in
     :meth:`LEGCF.storage_bits`. Updates run with dropout off (``eval`` mode).
 Training-recipe choices (5 negatives per positive, batch 2048, Adam 1e-3, gradient-value clip 3) belong to
@@ -93,6 +95,7 @@ __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
 ANCHOR_WEIGHTS = MappingProxyType({"gowalla": 0.5, "yelp2020": 0.6, "amazon-book": 0.9})
 ADJ_BLOCKS = ("raw", "normalized")
 META_INITS = ("xavier", "normal")
+UPDATE_AGGREGATIONS = ("concat", "mean")
 
 
 @dataclass
@@ -120,6 +123,7 @@ class LEGCFConfig:
     seed: int | None = None            # init draws and METIS; None: torch.initial_seed()
     metis_cache_dir: str | None = None
     backbone: str = "lightgcn"         # Table 4: "lightgcn" | "ngcf" | "lrgccf"
+    update_aggregation: str = "concat"  # H the update solves for on NGCF / LR-GCCF: "concat" | "mean" of layers
 
     def validate(self, n_nodes: int | None = None) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -143,6 +147,9 @@ class LEGCFConfig:
             raise ValueError(f"unknown meta_init {self.meta_init!r}; choose one of {META_INITS}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
+        if self.update_aggregation not in UPDATE_AGGREGATIONS:
+            raise ValueError(f"unknown update_aggregation {self.update_aggregation!r}; choose one of "
+                             f"{UPDATE_AGGREGATIONS}")
         if self.update_batch_rows < 1:
             raise ValueError(f"update_batch_rows must be >= 1, got {self.update_batch_rows}")
         if n_nodes is not None and n_nodes < 1:
@@ -282,10 +289,19 @@ class LEGCF(RecModel):
             self.reassign()
 
     @torch.no_grad()
-    def reassign(self) -> None:
-        """One assignment update from the current propagated H_full, H_meta (Eqs. 14-16), then A' anew."""
+    def update_representation(self) -> torch.Tensor:
+        """H [N + c, d'] the assignment update solves for: the backbone's representation with dropout off,
+        its L + 1 layer blocks averaged to d wide under ``update_aggregation="mean"``."""
         with eval_mode(self):   # no message dropout in the representations the update solves for
             _, h = self._propagate()
+        if self.config.update_aggregation == "mean" and h.shape[1] != self.config.dim:
+            h = h.reshape(h.shape[0], -1, self.config.dim).mean(1)
+        return h
+
+    @torch.no_grad()
+    def reassign(self) -> None:
+        """One assignment update from the current propagated H_full, H_meta (Eqs. 14-16), then A' anew."""
+        h = self.update_representation()
         n = self.n_users + self.n_items
         idx, val = update_assignment(h[:n], h[n:], self.config.t, self.config.update_batch_rows)
         if self.config.clamp_negative:
