@@ -65,12 +65,12 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"lr": float(value)}
         if kind == "batch":
             return {}, {"batch_size": int(value)}
-        if kind == "agg" and value in ("concat", "mean"):
-            return {"update_aggregation": value}, {}
-        if kind == "backbone":
+        if kind in ("agg", "backbone"):
             from qlib.models.backbones import BACKBONES
-            if value in BACKBONES:
-                return {"backbone": value}, {}
+            from qlib.models.legcf import UPDATE_AGGREGATIONS
+            field, allowed = ("update_aggregation", UPDATE_AGGREGATIONS) if kind == "agg" else ("backbone", BACKBONES)
+            if value in allowed:
+                return {field: value}, {}
     except ValueError:
         pass
     raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "

@@ -1,6 +1,9 @@
 """Shared fixtures: small synthetic interaction data (seconds, no data directory needed)."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -39,3 +42,15 @@ def synth():
 @pytest.fixture
 def synth_clean():
     return synthetic_dataset(protocol="clean")
+
+
+@pytest.fixture
+def repo_script():
+    """Load a script of the repository (``scripts/...``, ``bench/...``) as a module, without running it."""
+    def load(relpath: str):
+        path = Path(__file__).resolve().parent.parent / relpath
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

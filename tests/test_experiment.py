@@ -160,17 +160,8 @@ def test_every_recorded_full_run_matches_the_current_settings():
     assert audit["stale"] == [], "\n".join(f"{s['record']}: {s['changes']}" for s in audit["stale"])
 
 
-def _run_full_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_full", REPO / "scripts" / "run_full.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_missing_runs_lists_unrecorded_seeds_with_an_estimate_from_recorded_relatives():
-    run_full = _run_full_module()
+def test_missing_runs_lists_unrecorded_seeds_with_an_estimate_from_recorded_relatives(repo_script):
+    run_full = repo_script("scripts/run_full.py")
     exp = catalog.lightgcn_paper_experiments(("gowalla",))[0]   # recorded at seed 2020 in results/full
     rows = run_full.missing_runs([exp], seeds=(2020, 1234567))
     by_seed = {r["seed"]: r for r in rows}
@@ -179,8 +170,8 @@ def test_missing_runs_lists_unrecorded_seeds_with_an_estimate_from_recorded_rela
     assert 2020 not in by_seed or by_seed[2020]["why"].startswith("settings changed")
 
 
-def test_missing_runs_estimates_from_training_runs_not_from_measurement_records():
-    run_full = _run_full_module()
+def test_missing_runs_estimates_from_training_runs_not_from_measurement_records(repo_script):
+    run_full = repo_script("scripts/run_full.py")
     exp = catalog.lightgcn_paper_experiments(("gowalla",))[0]
     base = {"paper": exp.paper, "method": exp.method, "dataset": exp.dataset, "provenance": {"device": "cpu"},
             "_path": "x/none.json"}

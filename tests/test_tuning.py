@@ -95,14 +95,8 @@ def test_lightgcn_l2_variant_names_and_trains_with_its_factor():
         catalog.lightgcn_paper_experiments(("yelp2018",), reg=-1.0)
 
 
-def test_legcf_sweep_variant_names_parse_or_fail_before_training():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "tune_legcf", Path(__file__).resolve().parent.parent / "bench" / "tune_legcf.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
+    bench = repo_script("bench/tune_legcf.py")
     assert bench.variant_settings("backbone-ngcf+lr-0.01") == ({"backbone": "ngcf"}, {"lr": 0.01})
     assert bench.variant_settings("every-3") == ({"update_every": 3}, {})
     assert bench.variant_settings("backbone-ngcf+agg-mean") == ({"backbone": "ngcf", "update_aggregation": "mean"}, {})
