@@ -16,6 +16,8 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
 - ``batch-<n>``: another batch size (more optimizer steps between updates);
 - ``backbone-<name>``: LEGCF on another base recommender (Table 4: ``ngcf``, ``lrgccf``);
 - ``agg-<how>``: the H the update solves for on those backbones (``concat`` or ``mean`` of the layers);
+- ``gain-<x>``, ``nmeta-<c>``, ``layers-<L>``: the initial codebook's scale (``meta_init_gain``), the
+  number of meta-embeddings c, the number of layers (probes of LEGCF on NGCF, chapter 20);
 - ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
@@ -65,6 +67,12 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"lr": float(value)}
         if kind == "batch":
             return {}, {"batch_size": int(value)}
+        if kind == "gain" and float(value) > 0:
+            return {"meta_init_gain": float(value)}, {}
+        if kind == "nmeta" and int(value) >= 1:
+            return {"n_meta": int(value)}, {}
+        if kind == "layers" and int(value) >= 1:
+            return {"n_layers": int(value)}, {}
         if kind in ("agg", "backbone"):
             from qlib.models.backbones import BACKBONES
             from qlib.models.legcf import UPDATE_AGGREGATIONS
@@ -74,7 +82,7 @@ def variant_settings(name: str) -> tuple[dict, dict]:
     except ValueError:
         pass
     raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "
-                     "backbone-<name>, agg-<how> or two of them joined by '+'")
+                     "backbone-<name>, agg-<how>, gain-<x>, nmeta-<c>, layers-<L> or several of them joined by '+'")
 
 
 def main(argv=None) -> int:

@@ -259,3 +259,12 @@ def test_factory_builds_on_adjacency_device(synth):
     assert isinstance(model, LEGCF) and model.meta.device.type == "cpu"
     with pytest.raises(ValueError, match="nodes"):
         legcf_factory(LEGCFConfig(dim=D, n_meta=C))(synth, torch.eye(3).to_sparse_csr())
+
+
+@pytest.mark.parametrize("meta_init", ["xavier", "normal"])
+def test_meta_init_gain_scales_the_same_initial_codebook(synth, meta_init):
+    base = make(synth, meta_init=meta_init).meta.detach()
+    scaled = make(synth, meta_init=meta_init, meta_init_gain=0.1).meta.detach()
+    torch.testing.assert_close(scaled, 0.1 * base)
+    with pytest.raises(ValueError, match="meta_init_gain must be > 0"):
+        make(synth, meta_init_gain=0.0)

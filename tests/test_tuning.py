@@ -100,6 +100,8 @@ def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
     assert bench.variant_settings("backbone-ngcf+lr-0.01") == ({"backbone": "ngcf"}, {"lr": 0.01})
     assert bench.variant_settings("every-3") == ({"update_every": 3}, {})
     assert bench.variant_settings("backbone-ngcf+agg-mean") == ({"backbone": "ngcf", "update_aggregation": "mean"}, {})
-    for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways"):
+    assert bench.variant_settings("backbone-ngcf+update-off+gain-0.1+nmeta-2000+layers-1") == (
+        {"backbone": "ngcf", "update_assignment": False, "meta_init_gain": 0.1, "n_meta": 2000, "n_layers": 1}, {})
+    for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways", "gain-0", "nmeta-0", "layers-x"):
         with pytest.raises(ValueError, match="unknown variant"):
             bench.variant_settings(bad)

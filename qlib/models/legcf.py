@@ -19,7 +19,8 @@ the paper; every code choice the paper does not have is a switch.
 3. Entity block of A'. Paper: the 0/1 adjacency A of Eq. 2, the whole A' normalised once by its degree
    matrix (Eq. 7). Code: the already LightGCN-normalised D^{-1/2} A D^{-1/2} inserted, then normalised
    again. ``adj_block="raw" | "normalized"`` (default "raw"). Both weight the S block with S's values.
-4. E_meta init. Paper: Xavier (Sec. 4.1.4). Code: N(0, 1). ``meta_init="xavier" | "normal"``.
+4. E_meta init. Paper: Xavier (Sec. 4.1.4). Code: N(0, 1). ``meta_init="xavier" | "normal"``;
+   ``meta_init_gain`` scales either (default 1.0, both sources' scale; a probe, not a source's choice).
 5. Anchor weight w*. Paper: searched per dataset in {0.5, ..., 0.9} (Sec. 4.1.4, Fig. 4c; per the
    README at 68d63cb gives Gowalla 0.5, Yelp2020 0.6, Amazon-book 0.9, see ``ANCHOR_WEIGHTS``).
    Code: hard-coded 0.9. ``anchor_weight`` (default 0.5, Gowalla's).
@@ -117,6 +118,7 @@ class LEGCFConfig:
     clamp_negative: bool = True        # paper: S >= 0
     adj_block: str = "raw"             # paper: 0/1 A inside A'; code: "normalized"
     meta_init: str = "xavier"          # paper: Xavier; code: "normal" (N(0, 1))
+    meta_init_gain: float = 1.0        # scale of the initial codebook: Xavier's gain, or the normal's std
     tanh_compose: bool = False         # code: tanh(S E_meta)
     bias: bool = False                 # code: + b_u + b_i + b_0 in the score
     update_batch_rows: int = 16384     # row block of Eq. 16
@@ -145,6 +147,8 @@ class LEGCFConfig:
             raise ValueError(f"unknown adj_block {self.adj_block!r}; choose one of {ADJ_BLOCKS}")
         if self.meta_init not in META_INITS:
             raise ValueError(f"unknown meta_init {self.meta_init!r}; choose one of {META_INITS}")
+        if not self.meta_init_gain > 0:
+            raise ValueError(f"meta_init_gain must be > 0 (1.0 is the paper's Xavier), got {self.meta_init_gain}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
         if self.update_aggregation not in UPDATE_AGGREGATIONS:
@@ -202,9 +206,9 @@ class LEGCF(RecModel):
 
         self.meta = nn.Parameter(torch.empty(cfg.n_meta, cfg.dim))
         if cfg.meta_init == "xavier":
-            nn.init.xavier_uniform_(self.meta)
+            nn.init.xavier_uniform_(self.meta, gain=cfg.meta_init_gain)
         else:
-            nn.init.normal_(self.meta)
+            nn.init.normal_(self.meta, std=cfg.meta_init_gain)
         if cfg.bias:
             self.node_bias = nn.Parameter(torch.randn(n))  # torch.nn.Embedding's N(0, 1), as torchfm's
             self.global_bias = nn.Parameter(torch.zeros(()))
