@@ -18,6 +18,8 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
 - ``agg-<how>``: the H the update solves for on those backbones (``concat`` or ``mean`` of the layers);
 - ``gain-<x>``, ``nmeta-<c>``, ``layers-<L>``: the initial codebook's scale (``meta_init_gain``), the
   number of meta-embeddings c, the number of layers (probes of LEGCF on NGCF, chapter 20);
+- ``ngcf-<part>``: NGCF without one of its parts (:data:`NGCF_PROBES`: ``linear``, ``nobi``, ``nonorm``,
+  ``nodrop``); use with ``backbone-ngcf``;
 - ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
@@ -42,6 +44,10 @@ if str(REPO) not in sys.path:
 CODE_CHOICES = {"tanh_compose": True, "bias": True, "adj_block": "normalized", "meta_init": "normal",
                 "anchor_weight": 0.9}
 
+#: NGCF's parts a probe can take away (qlib.models.backbones.NGCFBackbone's switches).
+NGCF_PROBES = {"linear": {"leaky_slope": 1.0}, "nobi": {"bi_interaction": False}, "nonorm": {"normalize": False},
+               "nodrop": {"mess_dropout": 0.0}}
+
 
 def variant_settings(name: str) -> tuple[dict, dict]:
     """(model overrides, recipe overrides) of a variant name; ``a+b`` combines two changes (e.g.
@@ -50,7 +56,10 @@ def variant_settings(name: str) -> tuple[dict, dict]:
         model, recipe = {}, {}
         for part in name.split("+"):
             m, r = variant_settings(part)
+            options = {**model.get("backbone_options", {}), **m.get("backbone_options", {})}
             model.update(m)
+            if options:
+                model["backbone_options"] = options
             recipe.update(r)
         return model, recipe
     if name == "paper":
@@ -67,6 +76,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
             return {}, {"lr": float(value)}
         if kind == "batch":
             return {}, {"batch_size": int(value)}
+        if kind == "ngcf" and value in NGCF_PROBES:
+            return {"backbone_options": dict(NGCF_PROBES[value])}, {}
         if kind == "gain" and float(value) > 0:
             return {"meta_init_gain": float(value)}, {}
         if kind == "nmeta" and int(value) >= 1:
@@ -82,7 +93,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
     except ValueError:
         pass
     raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "
-                     "backbone-<name>, agg-<how>, gain-<x>, nmeta-<c>, layers-<L> or several of them joined by '+'")
+                     "backbone-<name>, agg-<how>, gain-<x>, nmeta-<c>, layers-<L>, ngcf-<part> "
+                     "or several of them joined by '+'")
 
 
 def main(argv=None) -> int:

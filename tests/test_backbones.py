@@ -12,7 +12,8 @@ import torch
 from qlib import catalog
 from qlib.graph import bipartite_adjacency, build_norm_adj, normalize_symmetric
 from qlib.models import LEGCF, LEGCFConfig, NGCF, NGCFConfig, table_lightgcn_factory
-from qlib.models.backbones import BACKBONES, LightGCNBackbone, LRGCCFBackbone, NGCFBackbone, make_backbone
+from qlib.models.backbones import (BACKBONES, LightGCNBackbone, LRGCCFBackbone, NGCFBackbone, backbone_options,
+                                   make_backbone)
 from qlib.propagation import combine_layers, propagate
 from qlib.train import seed_everything
 
@@ -67,6 +68,41 @@ def test_ngcf_backbone_equals_the_ngcf_model(tiny):
     rep = net(adj, model.embedding)
     np.testing.assert_allclose(rep.detach(), torch.cat([users, items]).detach(), rtol=1e-6)
     assert net.out_dim == 18 and not net.self_loops
+
+
+def test_ngcf_probe_switches_each_take_one_part_away(tiny):
+    adj = build_norm_adj(tiny[:4, 4:])
+    a = dense(adj)
+    x = torch.randn(8, 6)
+    torch.manual_seed(0)
+    full = NGCFBackbone(6, 1, mess_dropout=0.0)
+    w1, w2 = full.layers[0].w1, full.layers[0].w2
+    side = a @ x
+
+    def probe(**kw):
+        net = NGCFBackbone(6, 1, **{"mess_dropout": 0.0, **kw})
+        net.layers[0].w1.load_state_dict(w1.state_dict())
+        if net.layers[0].w2 is not None:
+            net.layers[0].w2.load_state_dict(w2.state_dict())
+        return net(adj, x).detach()[:, 6:]
+
+    both = w1(side + x) + w2(side * x)
+    torch.testing.assert_close(probe(), torch.nn.functional.normalize(
+        torch.nn.functional.leaky_relu(both, 0.2), dim=1).detach())
+    torch.testing.assert_close(probe(normalize=False), torch.nn.functional.leaky_relu(both, 0.2).detach())
+    torch.testing.assert_close(probe(leaky_slope=1.0, normalize=False), both.detach())
+    torch.testing.assert_close(probe(bi_interaction=False, normalize=False),
+                               torch.nn.functional.leaky_relu(w1(side + x), 0.2).detach())
+    assert NGCFBackbone(6, 1, bi_interaction=False).num_params() == full.num_params() // 2
+
+
+def test_backbone_options_are_checked_by_name():
+    assert "bi_interaction" in backbone_options("ngcf") and backbone_options("lightgcn") == ("combine",)
+    with pytest.raises(ValueError, match="has no option \\['bi_interaction'\\]"):
+        make_backbone("lrgccf", 4, 2, bi_interaction=False)
+    with pytest.raises(ValueError, match="has no option"):
+        LEGCFConfig(backbone="lightgcn", backbone_options={"normalize": False}).validate()
+    LEGCFConfig(backbone="ngcf", backbone_options={"normalize": False}).validate()
 
 
 def test_make_backbone_rejects_unknown_names():

@@ -102,6 +102,8 @@ def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
     assert bench.variant_settings("backbone-ngcf+agg-mean") == ({"backbone": "ngcf", "update_aggregation": "mean"}, {})
     assert bench.variant_settings("backbone-ngcf+update-off+gain-0.1+nmeta-2000+layers-1") == (
         {"backbone": "ngcf", "update_assignment": False, "meta_init_gain": 0.1, "n_meta": 2000, "n_layers": 1}, {})
-    for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways", "gain-0", "nmeta-0", "layers-x"):
+    assert bench.variant_settings("backbone-ngcf+ngcf-nobi+ngcf-nonorm") == (
+        {"backbone": "ngcf", "backbone_options": {"bi_interaction": False, "normalize": False}}, {})
+    for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways", "gain-0", "nmeta-0", "layers-x", "ngcf-relu"):
         with pytest.raises(ValueError, match="unknown variant"):
             bench.variant_settings(bad)

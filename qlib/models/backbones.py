@@ -17,6 +17,8 @@ stacked with E_meta) and the normalised adjacency (with self loops when ``backbo
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from ..propagation import combine_layers, propagate
 from .ngcf import NGCFLayer, ngcf_representation
 
 __all__ = ["Backbone", "LightGCNBackbone", "NGCFBackbone", "LRGCCFBackbone", "BACKBONES", "BACKBONE_LABELS",
-           "make_backbone"]
+           "make_backbone", "backbone_options"]
 
 #: backbone keys and the names the papers print
 BACKBONE_LABELS = {"lightgcn": "LightGCN", "ngcf": "NGCF", "lrgccf": "LR-GCCF"}
@@ -68,17 +70,23 @@ class LightGCNBackbone(Backbone):
 
 
 class NGCFBackbone(Backbone):
-    def __init__(self, dim: int, n_layers: int, mess_dropout: float = 0.1, leaky_slope: float = 0.2):
+    """NGCF's layers. The keyword switches take one part of NGCF away, to probe which part a model depends on
+    (chapter 20): ``leaky_slope=1.0`` linear layers, ``bi_interaction=False`` no element-wise term,
+    ``normalize=False`` unnormalised layer outputs, ``mess_dropout=0.0`` no message dropout."""
+
+    def __init__(self, dim: int, n_layers: int, mess_dropout: float = 0.1, leaky_slope: float = 0.2,
+                 bi_interaction: bool = True, normalize: bool = True):
         super().__init__(dim, n_layers)
         if n_layers < 1:
             raise ValueError(f"NGCF needs at least one propagation layer, got n_layers={n_layers}")
         if not 0.0 <= mess_dropout < 1.0:
             raise ValueError(f"mess_dropout must be in [0, 1), got {mess_dropout}")
-        self.layers = nn.ModuleList(NGCFLayer(dim, dim, leaky_slope) for _ in range(n_layers))
+        self.layers = nn.ModuleList(NGCFLayer(dim, dim, leaky_slope, bi_interaction) for _ in range(n_layers))
         self.dropout = nn.Dropout(mess_dropout)
+        self.normalize = normalize
 
     def forward(self, adj: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        return ngcf_representation(adj, x0, self.layers, self.dropout)
+        return ngcf_representation(adj, x0, self.layers, self.dropout, self.normalize)
 
     @property
     def out_dim(self) -> int:
@@ -105,9 +113,21 @@ class LRGCCFBackbone(Backbone):
         return self.dim * (self.n_layers + 1)
 
 
-def make_backbone(name: str, dim: int, n_layers: int, **kwargs) -> Backbone:
-    """The backbone ``name`` (one of :data:`BACKBONES`) for ``dim``-wide embeddings and ``n_layers`` layers."""
-    classes = {"lightgcn": LightGCNBackbone, "ngcf": NGCFBackbone, "lrgccf": LRGCCFBackbone}
-    if name not in classes:
+_CLASSES = {"lightgcn": LightGCNBackbone, "ngcf": NGCFBackbone, "lrgccf": LRGCCFBackbone}
+
+
+def backbone_options(name: str) -> tuple[str, ...]:
+    """The keyword options the backbone ``name`` takes besides ``dim`` and ``n_layers``."""
+    if name not in _CLASSES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
-    return classes[name](dim, n_layers, **kwargs)
+    params = inspect.signature(_CLASSES[name].__init__).parameters
+    return tuple(p for p in params if p not in ("self", "dim", "n_layers"))
+
+
+def make_backbone(name: str, dim: int, n_layers: int, **kwargs) -> Backbone:
+    """The backbone ``name`` (one of :data:`BACKBONES`) for ``dim``-wide embeddings and ``n_layers`` layers;
+    ``kwargs`` are its options (:func:`backbone_options`), ValueError for one it does not have."""
+    unknown = sorted(set(kwargs) - set(backbone_options(name)))
+    if unknown:
+        raise ValueError(f"backbone {name!r} has no option {unknown}; its options are {backbone_options(name)}")
+    return _CLASSES[name](dim, n_layers, **kwargs)

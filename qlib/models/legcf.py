@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -87,6 +87,7 @@ from ..assignment import (
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
 from .backbones import BACKBONES, make_backbone
+from .backbones import backbone_options as backbone_option_names
 from .base import RecModel, bpr_loss, eval_mode, sum_sq_rows
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
@@ -126,6 +127,7 @@ class LEGCFConfig:
     metis_cache_dir: str | None = None
     backbone: str = "lightgcn"         # Table 4: "lightgcn" | "ngcf" | "lrgccf"
     update_aggregation: str = "concat"  # H the update solves for on NGCF / LR-GCCF: "concat" | "mean" of layers
+    backbone_options: dict = field(default_factory=dict)  # the backbone's switches (probes)
 
     def validate(self, n_nodes: int | None = None) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -151,6 +153,10 @@ class LEGCFConfig:
             raise ValueError(f"meta_init_gain must be > 0 (1.0 is the paper's Xavier), got {self.meta_init_gain}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
+        unknown = sorted(set(self.backbone_options) - set(backbone_option_names(self.backbone)))
+        if unknown:
+            raise ValueError(f"backbone {self.backbone!r} has no option {unknown}; its options are "
+                             f"{backbone_option_names(self.backbone)}")
         if self.update_aggregation not in UPDATE_AGGREGATIONS:
             raise ValueError(f"unknown update_aggregation {self.update_aggregation!r}; choose one of "
                              f"{UPDATE_AGGREGATIONS}")
@@ -212,7 +218,8 @@ class LEGCF(RecModel):
         if cfg.bias:
             self.node_bias = nn.Parameter(torch.randn(n))  # torch.nn.Embedding's N(0, 1), as torchfm's
             self.global_bias = nn.Parameter(torch.zeros(()))
-        self.backbone = make_backbone(cfg.backbone, cfg.dim, cfg.n_layers)  # LightGCN's has no weights
+        self.backbone = make_backbone(cfg.backbone, cfg.dim, cfg.n_layers,  # LightGCN's has no weights
+                                      **cfg.backbone_options)
 
         coo = sp.coo_matrix(train)
         block = bipartite_adjacency(coo.row, coo.col, self.n_users, self.n_items)

@@ -55,28 +55,36 @@ class NGCFConfig:
 
 
 class NGCFLayer(nn.Module):
-    """One embedding-propagation layer: LeakyReLU((L + I) E W1 + b1 + ((L E) * E) W2 + b2)."""
+    """One embedding-propagation layer: LeakyReLU((L + I) E W1 + b1 + ((L E) * E) W2 + b2).
 
-    def __init__(self, d_in: int, d_out: int, slope: float):
+    ``bi_interaction=False`` drops the element-wise term ((L E) * E) W2 + b2 (a probe; NGCF has it)."""
+
+    def __init__(self, d_in: int, d_out: int, slope: float, bi_interaction: bool = True):
         super().__init__()
         self.w1 = nn.Linear(d_in, d_out)
-        self.w2 = nn.Linear(d_in, d_out)
+        self.w2 = nn.Linear(d_in, d_out) if bi_interaction else None
         for lin in (self.w1, self.w2):
-            nn.init.xavier_uniform_(lin.weight)
-            nn.init.zeros_(lin.bias)
+            if lin is not None:
+                nn.init.xavier_uniform_(lin.weight)
+                nn.init.zeros_(lin.bias)
         self.slope = slope
 
     def forward(self, adj: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         side = sym_spmm(adj, e)
-        return nn.functional.leaky_relu(self.w1(side + e) + self.w2(side * e), self.slope)
+        out = self.w1(side + e)
+        if self.w2 is not None:
+            out = out + self.w2(side * e)
+        return nn.functional.leaky_relu(out, self.slope)
 
 
-def ngcf_representation(adj: torch.Tensor, e: torch.Tensor, layers: nn.ModuleList, dropout: nn.Module) -> torch.Tensor:
-    """[E(0) | E(1)/||E(1)|| | ... | E(L)/||E(L)||]: NGCF layers with message dropout, outputs concatenated."""
+def ngcf_representation(adj: torch.Tensor, e: torch.Tensor, layers: nn.ModuleList, dropout: nn.Module,
+                        normalize: bool = True) -> torch.Tensor:
+    """[E(0) | E(1)/||E(1)|| | ... | E(L)/||E(L)||]: NGCF layers with message dropout, outputs concatenated
+    (``normalize=False``: the layer outputs unnormalised, a probe; NGCF normalises them)."""
     outs = [e]
     for layer in layers:
         e = dropout(layer(adj, e))
-        outs.append(nn.functional.normalize(e, p=2, dim=1))
+        outs.append(nn.functional.normalize(e, p=2, dim=1) if normalize else e)
     return torch.cat(outs, dim=1)
 
 
