@@ -20,6 +20,8 @@ setting the update is sensitive to. Variants (``--variants``; see :data:`VARIANT
   number of meta-embeddings c, the number of layers (probes of LEGCF on NGCF, chapter 20);
 - ``ngcf-<part>``: NGCF without one of its parts (:data:`NGCF_PROBES`: ``linear``, ``nobi``, ``nonorm``,
   ``nodrop``); use with ``backbone-ngcf``;
+- ``table``: a full embedding table of LEGCF's d on the same backbone (with the same ``ngcf-`` switches)
+  instead of LEGCF, the reference that tells whether the backbone trains under this recipe at all;
 - ``a+b``: two changes at once, e.g. ``batch-65536+lr-0.01``.
 
 Writes results/bench/tune_legcf_<dataset>.json; runs of later invocations are merged in, so variants can be
@@ -62,6 +64,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
                 model["backbone_options"] = options
             recipe.update(r)
         return model, recipe
+    if name == "table":
+        return {"full_table": True}, {}
     if name == "paper":
         return {}, {}
     if name == "update-off":
@@ -93,8 +97,8 @@ def variant_settings(name: str) -> tuple[dict, dict]:
     except ValueError:
         pass
     raise ValueError(f"unknown variant {name!r}; use paper, update-off, code, every-<m>, lr-<x>, batch-<n>, "
-                     "backbone-<name>, agg-<how>, gain-<x>, nmeta-<c>, layers-<L>, ngcf-<part> "
-                     "or several of them joined by '+'")
+                     "backbone-<name>, agg-<how>, gain-<x>, nmeta-<c>, layers-<L>, ngcf-<part>, "
+                     "table or several of them joined by '+'")
 
 
 def main(argv=None) -> int:
@@ -116,6 +120,8 @@ def main(argv=None) -> int:
     from qlib.catalog import legcf_config, legcf_recipe
     from qlib.data import load_dataset
     from qlib.experiment import device_name
+    from qlib.graph import build_norm_adj
+    from qlib.models import table_lightgcn_factory
     from qlib.models.legcf import LEGCF
     from qlib.recipes import EMBEDDED_DATASET
     from qlib.record import provenance, write_json
@@ -128,22 +134,31 @@ def main(argv=None) -> int:
     data = load_dataset(dataset, protocol="legcf", seed=args.seed)
     path = out_dir / f"tune_legcf_{args.dataset}.json"
     for name, (model_over, train_over) in settings.items():
+        model_over = dict(model_over)
+        full_table = model_over.pop("full_table", False)
         cfg = legcf_config(args.dataset, pretrain_epochs=args.pretrain, seed=args.seed, **model_over)
         train = replace(legcf_recipe(epochs), eval_every=1 if args.smoke else 5, select_split="valid",
                         progress=False, compile=not args.smoke, seed=args.seed, **train_over)
         key = f"{name},epochs={epochs},P={cfg.pretrain_epochs if cfg.pretrain_epochs is not None else epochs // 2}"
         seed_everything(args.seed)
-        model = LEGCF(data, cfg)
+        if full_table:   # the same backbone over a full table: no assignment, so no pre-training stage
+            model = table_lightgcn_factory("full", cfg.dim, cfg.n_layers, backbone=cfg.backbone,
+                                           backbone_options=cfg.backbone_options)(data, build_norm_adj(data.train))
+        else:
+            model = LEGCF(data, cfg)
         t0 = time.perf_counter()
         res = fit(model, data, train)
-        p_ = model.pretrain_epochs(epochs)
-        n_updates = sum(e >= p_ and (e - p_) % cfg.update_every == 0 for e in range(res.epochs_run)) if cfg.update_assignment else 0
+        p_ = epochs if full_table else model.pretrain_epochs(epochs)
+        updates_on = cfg.update_assignment and not full_table
+        n_updates = sum(e >= p_ and (e - p_) % cfg.update_every == 0 for e in range(res.epochs_run)) if updates_on else 0
         curve = [(r["epoch"], r["valid_ndcg@5"]) for r in res.history if "valid_ndcg@5" in r]
         run = {"variant": name, "model_overrides": model_over, "recipe_overrides": train_over, "epochs": epochs,
                "pretrain_epochs": p_, "best_epoch": res.best_epoch,
                "best_valid": res.select_metrics, "final_valid_ndcg@5": curve[-1][1] if curve else None,
                "valid_ndcg@5_curve": curve, "n_updates": n_updates,
-               "n_updates_at_selected": int(model.n_updates), "model": asdict(cfg),
+               "n_updates_at_selected": 0 if full_table else int(model.n_updates),
+               "model": {"full_table": True, "dim": cfg.dim, "n_layers": cfg.n_layers, "backbone": cfg.backbone,
+                         "backbone_options": cfg.backbone_options} if full_table else asdict(cfg),
                "train": asdict(train), "wall_time_s": time.perf_counter() - t0}
         result = json.loads(path.read_text()) if path.exists() else {"runs": {}}   # merge: other processes write too
         result["runs"][key] = run

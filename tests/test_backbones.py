@@ -192,3 +192,14 @@ def test_catalog_table4_covers_every_printed_row():
     with path.open() as f:
         printed = {(r["method"], r["variant"]) for r in csv.DictReader(f)}
     assert printed == ours
+
+
+def test_full_table_factory_passes_backbone_switches_and_rejects_unknown_ones(tiny):
+    class _Data:   # the factory reads n_users, n_items and train only
+        n_users, n_items, train = 4, 4, tiny[:4, 4:]
+
+    model = table_lightgcn_factory("full", 6, 2, backbone="ngcf", backbone_options={"normalize": False})(
+        _Data, build_norm_adj(_Data.train))
+    assert model.backbone.normalize is False and model.backbone.layers[0].w2 is not None
+    with pytest.raises(ValueError, match="has no option"):
+        table_lightgcn_factory("full", 6, 2, backbone="lrgccf", backbone_options={"normalize": False})

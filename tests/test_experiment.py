@@ -55,7 +55,8 @@ def test_power_law_extrapolation_recovers_the_target_epoch():
                                     "neurcf_scoring.py", "inference_parts.py", "tie_breaking.py",
                                     "hashgnn_soft_readings.py"])
 def test_benchmarks_run_at_smoke_size(script, tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path)],
+    extra = ["--variants", "paper", "update-off", "table"] if script == "tune_legcf.py" else []
+    out = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(tmp_path), *extra],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     (path,) = tmp_path.glob("*.json")
@@ -96,9 +97,11 @@ def test_benchmarks_run_at_smoke_size(script, tmp_path):
         assert {r["form"] for r in data["rows"]} == {"fp32 table", "int16 summed codes"}
         assert all(r["score_s"] > 0 and r["sort_s"] > 0 and 0 < r["sort_share"] < 1 for r in data["rows"])
         assert all("total_speedup_vs_fp32" in r for r in data["rows"] if r["form"] == "int16 summed codes")
-    if script == "tune_legcf.py":   # default variants: paper (updates on) and update-off; validation only
-        assert data["split_read"] == "valid" and len(data["runs"]) == 2
+    if script == "tune_legcf.py":   # paper (updates on), update-off and a full table; validation only
+        assert data["split_read"] == "valid" and len(data["runs"]) == 3
         runs = {r["variant"]: r for r in data["runs"].values()}
+        assert runs["table"]["model"] == {"full_table": True, "dim": 128, "n_layers": 3, "backbone": "lightgcn",
+                                          "backbone_options": {}} and runs["table"]["n_updates"] == 0
         assert runs["paper"]["n_updates"] == 2 and runs["update-off"]["n_updates"] == 0   # 4 epochs, P = 2, m = 1
         assert 1 <= runs["paper"]["n_updates_at_selected"] <= 2   # selection only after the first update
         assert all(0 <= v <= 1 for r in runs.values() for _, v in r["valid_ndcg@5_curve"])

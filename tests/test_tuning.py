@@ -104,6 +104,9 @@ def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
         {"backbone": "ngcf", "update_assignment": False, "meta_init_gain": 0.1, "n_meta": 2000, "n_layers": 1}, {})
     assert bench.variant_settings("backbone-ngcf+ngcf-nobi+ngcf-nonorm") == (
         {"backbone": "ngcf", "backbone_options": {"bi_interaction": False, "normalize": False}}, {})
+    assert bench.variant_settings("table+backbone-ngcf+ngcf-nonorm") == (
+        {"full_table": True, "backbone": "ngcf", "backbone_options": {"normalize": False}}, {})
     for bad in ("backbone-gcn", "agg-sum", "lr-fast", "sideways", "gain-0", "nmeta-0", "layers-x", "ngcf-relu"):
         with pytest.raises(ValueError, match="unknown variant"):
             bench.variant_settings(bad)
+

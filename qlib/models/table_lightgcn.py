@@ -25,6 +25,7 @@ from ..embedding_tables import (
 )
 from ..graph import build_norm_adj
 from .backbones import BACKBONES, Backbone, LightGCNBackbone, make_backbone
+from .backbones import backbone_options as backbone_option_names
 from .base import RecModel
 from .lightgcn import LightGCNConfig, bpr_and_reg
 
@@ -107,7 +108,7 @@ class TableLightGCN(RecModel):
 
 def table_lightgcn_factory(kind: str, dim: int, n_layers: int, reg: float = 1e-4, combine: str = "mean",
                            budget: int | str | None = None, backbone: str = "lightgcn",
-                           **table_kwargs) -> Callable[[object, torch.Tensor], TableLightGCN]:
+                           backbone_options: dict | None = None, **table_kwargs) -> Callable[[object, torch.Tensor], TableLightGCN]:
     """``(data, adj) -> TableLightGCN`` with a ``kind`` table (``full``, ``qr``, ``pep``, ``dhe``, ``tt``).
 
     ``budget=None`` builds the table from ``table_kwargs`` as given; an integer sizes it with
@@ -117,11 +118,17 @@ def table_lightgcn_factory(kind: str, dim: int, n_layers: int, reg: float = 1e-4
     Tables draw their initialisation from torch's global generator, like LightGCN (``fit`` callers seed it).
     ``backbone`` (``lightgcn``, ``ngcf``, ``lrgccf``) picks the propagation; the budget counts the table only
     (the backbone's weights are reported by ``backbone.num_params()``), as LEGCF's #Param counts embeddings.
+    ``backbone_options`` are the backbone's switches (:func:`~qlib.models.backbones.backbone_options`).
     """
     if isinstance(budget, str) and budget != "legcf":
         raise ValueError(f"budget must be None, an integer or 'legcf', got {budget!r}")
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+    options = dict(backbone_options or {})
+    unknown = sorted(set(options) - set(backbone_option_names(backbone)))
+    if unknown:
+        raise ValueError(f"backbone {backbone!r} has no option {unknown}; its options are "
+                         f"{backbone_option_names(backbone)}")
 
     def build(data, adj: torch.Tensor) -> TableLightGCN:
         n = data.n_users + data.n_items
@@ -132,9 +139,9 @@ def table_lightgcn_factory(kind: str, dim: int, n_layers: int, reg: float = 1e-4
             table = table_for_budget(kind, n, dim, n_params, **table_kwargs)
         config = replace(LightGCNConfig(), dim=table.dim, n_layers=n_layers, reg=reg, combine=combine)
         if backbone == "lightgcn":
-            net = LightGCNBackbone(table.dim, n_layers, combine)
+            net = LightGCNBackbone(table.dim, n_layers, **{"combine": combine, **options})
         else:
-            net = make_backbone(backbone, table.dim, n_layers)
+            net = make_backbone(backbone, table.dim, n_layers, **options)
         if net.self_loops:
             adj = build_norm_adj(data.train, device=adj.device, self_loops=True)
         return TableLightGCN(adj, data.n_users, data.n_items, table, config, backbone=net)
