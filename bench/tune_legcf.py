@@ -139,7 +139,8 @@ def main(argv=None) -> int:
         cfg = legcf_config(args.dataset, pretrain_epochs=args.pretrain, seed=args.seed, **model_over)
         train = replace(legcf_recipe(epochs), eval_every=1 if args.smoke else 5, select_split="valid",
                         progress=False, compile=not args.smoke, seed=args.seed, **train_over)
-        key = f"{name},epochs={epochs},P={cfg.pretrain_epochs if cfg.pretrain_epochs is not None else epochs // 2}"
+        key = f"{name},epochs={epochs}" + ("" if full_table else   # a full table has no pre-training stage
+                                           f",P={cfg.pretrain_epochs if cfg.pretrain_epochs is not None else epochs // 2}")
         seed_everything(args.seed)
         if full_table:   # the same backbone over a full table: no assignment, so no pre-training stage
             model = table_lightgcn_factory("full", cfg.dim, cfg.n_layers, backbone=cfg.backbone,

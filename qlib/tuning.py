@@ -124,14 +124,25 @@ def _n_updates(run: dict) -> int:
     return sum(e >= p and (e - p) % model.get("update_every", 1) == 0 for e in range(run["epochs"]))
 
 
+def _switches(model: dict) -> str:
+    """The backbone switches of a run as text (``""`` for the backbone as published)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted((model.get("backbone_options") or {}).items()))
+
+
 def legcf_frame(dataset: str = "gowalla", results_root: Path | None = None) -> pd.DataFrame:
     """LEGCF's recipe sweep, one row per run: the change, epochs, P, the number of updates, validation NDCG@5
     at the end of pre-training (S still at its initialisation), the selected value (only states after the
-    first update are selectable when updates are on) and the last one."""
+    first update are selectable when updates are on) and the last one.
+
+    Runs of the ``table`` variant (a full embedding table on a backbone, no S) are rows too (``full table``);
+    every LEGCF row gets ``share of its full table``: its selected value over that of the full-table run with
+    the same backbone, switches, layers and epochs (NaN where none was run)."""
     rows = []
     for key, r in _legcf_runs(dataset, results_root).items():
-        curve = r["valid_ndcg@5_curve"]
-        rows.append({"run": key, "variant": r["variant"], "epochs": r["epochs"], "P": r["pretrain_epochs"],
+        curve, model = r["valid_ndcg@5_curve"], r.get("model", {})
+        rows.append({"run": key, "variant": r["variant"], "full table": bool(model.get("full_table", False)),
+                     "backbone": model.get("backbone", "lightgcn"), "switches": _switches(model),
+                     "layers": model.get("n_layers"), "epochs": r["epochs"], "P": r["pretrain_epochs"],
                      "updates": _n_updates(r), "valid ndcg@5 at P": _value_at(curve, r["pretrain_epochs"]),
                      "selected valid ndcg@5": r["best_valid"].get("ndcg@5"), "selected epoch": r["best_epoch"],
                      "final valid ndcg@5": r["final_valid_ndcg@5"], "wall s": r["wall_time_s"]})
@@ -139,6 +150,11 @@ def legcf_frame(dataset: str = "gowalla", results_root: Path | None = None) -> p
     if not frame.empty:
         frame["change by the updates"] = frame["selected valid ndcg@5"] / frame["valid ndcg@5 at P"] - 1
         frame.loc[frame["updates"] == 0, "change by the updates"] = float("nan")
+        match = ["backbone", "switches", "layers", "epochs"]
+        tables = frame[frame["full table"]].drop_duplicates(match).set_index(match)["selected valid ndcg@5"]
+        ref = [tables.get(tuple(row), float("nan")) for row in frame[match].itertuples(index=False)]
+        frame["share of its full table"] = frame["selected valid ndcg@5"] / pd.Series(ref, index=frame.index, dtype=float)
+        frame.loc[frame["full table"], "share of its full table"] = float("nan")
     return frame
 
 

@@ -110,3 +110,22 @@ def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
         with pytest.raises(ValueError, match="unknown variant"):
             bench.variant_settings(bad)
 
+
+
+def test_legcf_frame_divides_each_run_by_the_full_table_of_its_backbone_and_switches(tmp_path):
+    def run(variant, value, **model):
+        return {"variant": variant, "epochs": 8, "pretrain_epochs": 8 if model.get("full_table") else 4,
+                "n_updates": 0, "n_updates_at_selected": 0, "best_epoch": 8, "best_valid": {"ndcg@5": value},
+                "final_valid_ndcg@5": value, "valid_ndcg@5_curve": [[8, value]], "wall_time_s": 1.0,
+                "model": {"n_layers": 3, **model}}
+    runs = {"a": run("update-off", 0.03, backbone="ngcf"),
+            "b": run("update-off+ngcf-nonorm", 0.02, backbone="ngcf", backbone_options={"normalize": False}),
+            "c": run("update-off+layers-1", 0.01, backbone="ngcf", n_layers=1),
+            "t": run("table+backbone-ngcf", 0.06, backbone="ngcf", full_table=True, backbone_options={}),
+            "u": run("table+backbone-ngcf+ngcf-nonorm", 0.08, backbone="ngcf", full_table=True,
+                     backbone_options={"normalize": False})}
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "tune_legcf_x.json").write_text(json.dumps({"runs": runs}))
+    frame = tuning.legcf_frame("x", results_root=tmp_path).set_index("run")["share of its full table"]
+    assert frame["a"] == pytest.approx(0.5) and frame["b"] == pytest.approx(0.25)
+    assert math.isnan(frame["c"]) and math.isnan(frame["t"]) and math.isnan(frame["u"])   # no 1-layer table
