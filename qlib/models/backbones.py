@@ -27,7 +27,7 @@ from ..propagation import combine_layers, propagate
 from .ngcf import NGCFLayer, ngcf_representation
 
 __all__ = ["Backbone", "LightGCNBackbone", "NGCFBackbone", "LRGCCFBackbone", "BACKBONES", "BACKBONE_LABELS",
-           "make_backbone", "backbone_options"]
+           "make_backbone", "backbone_options", "check_backbone_options"]
 
 #: backbone keys and the names the papers print
 BACKBONE_LABELS = {"lightgcn": "LightGCN", "ngcf": "NGCF", "lrgccf": "LR-GCCF"}
@@ -124,10 +124,15 @@ def backbone_options(name: str) -> tuple[str, ...]:
     return tuple(p for p in params if p not in ("self", "dim", "n_layers"))
 
 
+def check_backbone_options(name: str, options) -> None:
+    """ValueError naming the options (keys of ``options``) the backbone ``name`` does not have."""
+    unknown = sorted(set(options) - set(backbone_options(name)))
+    if unknown:
+        raise ValueError(f"backbone {name!r} has no option {unknown}; its options are {backbone_options(name)}")
+
+
 def make_backbone(name: str, dim: int, n_layers: int, **kwargs) -> Backbone:
     """The backbone ``name`` (one of :data:`BACKBONES`) for ``dim``-wide embeddings and ``n_layers`` layers;
     ``kwargs`` are its options (:func:`backbone_options`), ValueError for one it does not have."""
-    unknown = sorted(set(kwargs) - set(backbone_options(name)))
-    if unknown:
-        raise ValueError(f"backbone {name!r} has no option {unknown}; its options are {backbone_options(name)}")
+    check_backbone_options(name, kwargs)
     return _CLASSES[name](dim, n_layers, **kwargs)

@@ -86,8 +86,7 @@ from ..assignment import (
 )
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
-from .backbones import BACKBONES, make_backbone
-from .backbones import backbone_options as backbone_option_names
+from .backbones import BACKBONES, check_backbone_options, make_backbone
 from .base import RecModel, bpr_loss, eval_mode, sum_sq_rows
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
@@ -153,10 +152,7 @@ class LEGCFConfig:
             raise ValueError(f"meta_init_gain must be > 0 (1.0 is the paper's Xavier), got {self.meta_init_gain}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
-        unknown = sorted(set(self.backbone_options) - set(backbone_option_names(self.backbone)))
-        if unknown:
-            raise ValueError(f"backbone {self.backbone!r} has no option {unknown}; its options are "
-                             f"{backbone_option_names(self.backbone)}")
+        check_backbone_options(self.backbone, self.backbone_options)
         if self.update_aggregation not in UPDATE_AGGREGATIONS:
             raise ValueError(f"unknown update_aggregation {self.update_aggregation!r}; choose one of "
                              f"{UPDATE_AGGREGATIONS}")

@@ -24,8 +24,7 @@ from ..embedding_tables import (
     table_for_budget,
 )
 from ..graph import build_norm_adj
-from .backbones import BACKBONES, Backbone, LightGCNBackbone, make_backbone
-from .backbones import backbone_options as backbone_option_names
+from .backbones import BACKBONES, Backbone, LightGCNBackbone, check_backbone_options, make_backbone
 from .base import RecModel
 from .lightgcn import LightGCNConfig, bpr_and_reg
 
@@ -125,10 +124,7 @@ def table_lightgcn_factory(kind: str, dim: int, n_layers: int, reg: float = 1e-4
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
     options = dict(backbone_options or {})
-    unknown = sorted(set(options) - set(backbone_option_names(backbone)))
-    if unknown:
-        raise ValueError(f"backbone {backbone!r} has no option {unknown}; its options are "
-                         f"{backbone_option_names(backbone)}")
+    check_backbone_options(backbone, options)
 
     def build(data, adj: torch.Tensor) -> TableLightGCN:
         n = data.n_users + data.n_items
