@@ -49,12 +49,14 @@ def groups():
         "legcf-table2": lambda: catalog.legcf_table2_experiments(LEGCF_DATASETS),
         "legcf-ablation": lambda: catalog.legcf_ablation_experiments(LEGCF_DATASETS),
         "legcf-backbone": lambda: catalog.legcf_backbone_experiments(LEGCF_DATASETS),
+        "legcf-ngcf-readings": lambda: catalog.legcf_ngcf_reading_experiments(LEGCF_DATASETS),
         "legcf-sensitivity": lambda: legcf_analysis.sensitivity_experiments(LEGCF_DATASETS),
         "legcf-fig3": lambda: [_legcf_fig3(ds) for ds in LEGCF_DATASETS],
         "legcf-fig2": lambda: [_legcf_fig2(ds) for ds in LEGCF_DATASETS],
         "legcf-fidelity": lambda: [_legcf_fidelity(e) for e in (catalog.legcf_table2_experiments(LEGCF_DATASETS)
                                                                  + catalog.legcf_ablation_experiments(LEGCF_DATASETS)
-                                                                 + catalog.legcf_backbone_experiments(LEGCF_DATASETS))
+                                                                 + catalog.legcf_backbone_experiments(LEGCF_DATASETS)
+                                                                 + catalog.legcf_ngcf_reading_experiments(LEGCF_DATASETS))
                                    if e.method == "LEGCF"],
     }
 

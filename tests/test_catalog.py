@@ -80,3 +80,25 @@ def test_longer_lightgcn_schedule_is_its_own_variant():
 def test_lightgcn_schedule_length_must_be_a_positive_whole_number(epochs):
     with pytest.raises(ValueError, match="epochs must be a positive whole number"):
         catalog.lightgcn_paper_experiments(("gowalla",), epochs=epochs)
+
+
+def test_ngcf_readings_are_table4_ngcf_runs_outside_the_paper_cells(data_adj):
+    """The readings differ from Table 4's LEGCF-on-NGCF run only in the named settings, build, and never
+    carry a label of a printed cell (so the report cannot count them as a reproduction)."""
+    from qlib.reference import load_reference
+
+    ref = load_reference()
+    cells = set(zip(ref.paper, ref.table, ref.method, ref.variant))
+    base, = [e for e in catalog.legcf_backbone_experiments(("gowalla",))
+             if e.method == "LEGCF" and e.variant == "backbone=NGCF"]
+    readings = catalog.legcf_ngcf_reading_experiments(("gowalla",))
+    assert [e.variant for e in readings] == list(catalog.LEGCF_NGCF_READINGS)
+    data, adj = data_adj
+    for exp in readings:
+        assert (exp.paper, exp.table, exp.method, exp.variant) not in cells and not exp.also
+        assert vars(exp.train) == vars(base.train)
+        changed = {k for k, v in vars(exp.model_config).items() if v != getattr(base.model_config, k)}
+        assert changed == set(catalog.LEGCF_NGCF_READINGS[exp.variant])
+        model = exp.model_factory(data, adj)
+        assert model.config.update_aggregation == "mean"
+        assert model.backbone.normalize is (exp.model_config.backbone_options.get("normalize", True))
