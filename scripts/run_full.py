@@ -150,7 +150,8 @@ SEEDS = (2020, 2021, 2022)
 def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[dict]:
     """The (experiment, seed) pairs of ``experiments`` without a current full-profile record (absent, or
     recorded with other settings), each with the wall time its nearest recorded relative took (same table,
-    method, variant and dataset, else same method and dataset; the median, with the device it ran on).
+    method, variant and dataset, else same method, dataset and backbone, else same method and dataset; the
+    median, with the device it ran on).
     ``records``: the full-profile records, when the caller has loaded them already."""
     import statistics
 
@@ -162,8 +163,14 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
     # training runs only: a measurement record (resources, inference time) of the same method takes seconds
     recorded = [r for r in records if r.get("wall_time_s") and "history" in r]
 
+    def backbone(config) -> str | None:   # a model config: a dataclass or a plain dict (tables)
+        return (config.get("backbone") if isinstance(config, dict) else getattr(config, "backbone", None))
+
     def estimate(exp) -> tuple[float | None, str]:
+        own = backbone(exp.model_config)
         for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),
+                            ("same backbone", lambda r: own is not None
+                             and backbone(r.get("config", {}).get("model") or {}) == own),
                             ("other settings of the method", lambda r: True)):
             walls = [(r["wall_time_s"], r["provenance"].get("device", "?")) for r in recorded
                      if (r["paper"], r["method"], r["dataset"]) == (exp.paper, exp.method, exp.dataset) and same(r)]

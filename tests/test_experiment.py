@@ -185,6 +185,22 @@ def test_missing_runs_estimates_from_training_runs_not_from_measurement_records(
     assert run_full.missing_runs([exp], seeds=(1234567,), records=[measured])[0]["est_min"] is None
 
 
+def test_missing_runs_prefer_a_relative_on_the_same_backbone(repo_script):
+    """LEGCF on NGCF costs about twice LEGCF on LightGCN: an unrecorded NGCF setting is estimated from NGCF runs."""
+    run_full = repo_script("scripts/run_full.py")
+    exp = catalog.legcf_ngcf_reading_experiments(("gowalla",))[0]
+    base = {"paper": "LEGCF", "method": "LEGCF", "dataset": "gowalla", "provenance": {"device": "cpu"},
+            "_path": "x/none.json", "history": []}
+    on = {"lightgcn": {**base, "table": "Table 2", "variant": "", "wall_time_s": 600.0,
+                       "config": {"model": {"backbone": "lightgcn"}}},
+          "ngcf": {**base, "table": "Table 4", "variant": "backbone=NGCF", "wall_time_s": 1800.0,
+                   "config": {"model": {"backbone": "ngcf"}}}}
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=list(on.values()))
+    assert rows[0]["est_min"] == 30.0 and "same backbone" in rows[0]["est_device"]
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=[on["lightgcn"]])
+    assert rows[0]["est_min"] == 10.0 and "other settings" in rows[0]["est_device"]
+
+
 def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "legcf-backbone", "--missing",
                           "--seed", "1234567"], capture_output=True, text=True, timeout=300)
