@@ -206,6 +206,9 @@ def main(argv=None) -> int:
                    help="list the groups' experiments without a current record, with estimated times; train nothing")
     p.add_argument("--datasets", nargs="*", default=None, help="only these datasets (e.g. to split a group across processes)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods (e.g. L2Q-GCN_end)")
+    p.add_argument("--variants", nargs="*", default=None,
+                   help="only these variants, by their exact label as --missing prints it "
+                        "(e.g. 'backbone=NGCF, update_aggregation=mean, normalize=False')")
     p.add_argument("--device", default="auto",
                    help="where experiments train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda[:i]; "
                         "analysis jobs run on the CPU, except Fig. 2's training (legcf-fig2)")
@@ -224,6 +227,8 @@ def main(argv=None) -> int:
             if args.datasets and exp.dataset not in args.datasets:
                 continue
             if args.methods and getattr(exp, "method", None) not in args.methods:
+                continue
+            if args.variants and getattr(exp, "variant", None) not in args.variants:
                 continue
             yield exp
 

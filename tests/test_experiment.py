@@ -210,6 +210,13 @@ def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     assert bad.returncode != 0 and "unknown group(s) no-such-group" in bad.stderr
 
 
+def test_run_full_variants_selects_one_reading_by_its_exact_label():
+    label = "backbone=NGCF, update_aggregation=mean, normalize=False"
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "legcf-ngcf-readings", "--missing",
+                          "--seed", "1234567", "--variants", label], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "1 run(s) missing" in out.stdout and label in out.stdout
+
+
 def test_has_trained_weights_reads_selected_or_finished_checkpoint(tmp_path, monkeypatch):
     import torch
 
