@@ -151,7 +151,8 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
     """The (experiment, seed) pairs of ``experiments`` without a current full-profile record (absent, or
     recorded with other settings), each with the wall time its nearest recorded relative took (same table,
     method, variant and dataset, else same method, dataset and backbone, else same method and dataset; the
-    median, with the device it ran on).
+    median, with the device it ran on; a relative of another embedding dimension is scaled linearly to this
+    run's).
     ``records``: the full-profile records, when the caller has loaded them already."""
     import statistics
 
@@ -163,19 +164,39 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
     # training runs only: a measurement record (resources, inference time) of the same method takes seconds
     recorded = [r for r in records if r.get("wall_time_s") and "history" in r]
 
-    def backbone(config) -> str | None:   # a model config: a dataclass or a plain dict (tables)
-        return (config.get("backbone") if isinstance(config, dict) else getattr(config, "backbone", None))
+    def field(config, *names):   # a model config: a dataclass or a plain dict (tables)
+        for name in names:
+            value = config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+            if value is not None:
+                return value
+        return None
+
+    def backbone(config) -> str | None:
+        return field(config, "backbone")
+
+    def width(config) -> int | None:   # the embedding dimension, whatever the model calls it
+        return field(config, "emb_dim", "dim")
 
     def estimate(exp) -> tuple[float | None, str]:
-        own = backbone(exp.model_config)
+        own, own_d = backbone(exp.model_config), width(exp.model_config)
+
+        def scaled(r) -> tuple[float, bool]:
+            """A relative's wall time, scaled linearly to this run's embedding dimension (propagation and
+            scoring cost grow with d) when the two differ."""
+            d = width(r.get("config", {}).get("model") or {})
+            if own_d and d and d != own_d:
+                return r["wall_time_s"] * own_d / d, True
+            return r["wall_time_s"], False
+
         for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),
                             ("same backbone", lambda r: own is not None
                              and backbone(r.get("config", {}).get("model") or {}) == own),
                             ("other settings of the method", lambda r: True)):
-            walls = [(r["wall_time_s"], r["provenance"].get("device", "?")) for r in recorded
+            walls = [(*scaled(r), r["provenance"].get("device", "?")) for r in recorded
                      if (r["paper"], r["method"], r["dataset"]) == (exp.paper, exp.method, exp.dataset) and same(r)]
             if walls:
-                return statistics.median(w for w, _ in walls), f"{walls[0][1].split(' (')[0]}, {basis}"
+                note = f", scaled to d={own_d}" if any(s for _, s, _ in walls) else ""
+                return statistics.median(w for w, _, _ in walls), f"{walls[0][2].split(' (')[0]}, {basis}{note}"
         return None, ""
 
     out = []

@@ -201,6 +201,18 @@ def test_missing_runs_prefer_a_relative_on_the_same_backbone(repo_script):
     assert rows[0]["est_min"] == 10.0 and "other settings" in rows[0]["est_device"]
 
 
+def test_missing_runs_scale_a_relative_of_another_embedding_dimension(repo_script):
+    """A d = 512 run costs about eight times a d = 64 one: its estimate is scaled, and says so."""
+    run_full = repo_script("scripts/run_full.py")
+    exp = next(e for e in catalog.l2q_dim_experiments(("gowalla",))
+               if e.method == "L2Q-GCN_end" and e.model_config.emb_dim == 512)
+    rec = {"paper": exp.paper, "method": exp.method, "dataset": "gowalla", "provenance": {"device": "cpu"},
+           "_path": "x/none.json", "history": [], "table": "Table 2", "variant": "", "wall_time_s": 600.0,
+           "config": {"model": {"emb_dim": 64}}}
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=[rec])
+    assert rows[0]["est_min"] == 80.0 and "scaled to d=512" in rows[0]["est_device"]
+
+
 def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "legcf-backbone", "--missing",
                           "--seed", "1234567"], capture_output=True, text=True, timeout=300)
