@@ -182,7 +182,8 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
 
         def scaled(r) -> tuple[float, bool]:
             """A relative's wall time, scaled linearly to this run's embedding dimension (propagation and
-            scoring cost grow with d) when the two differ."""
+            scoring cost grow with d) when the two differ: a lower bound scaling up where a d x d transform
+            dominates (L2Q-GCN's W above d = 128), an upper bound scaling down."""
             d = width(r.get("config", {}).get("model") or {})
             if own_d and d and d != own_d:
                 return r["wall_time_s"] * own_d / d, True
