@@ -7,6 +7,8 @@
   measured at their initialisation (stated in each record).
 - :func:`landscape_record`: Fig. 3, the loss surface of a trained L2Q-GCN_end under Eq. 11's
   perturbations, quantized and full precision (:mod:`qlib.landscape`).
+- :func:`selected_and_last`: a recorded run read at its selected evaluation and at its last one (how much
+  of a comparison is test-set epoch selection).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from .sampling import TripleSampler
 from .train import seed_everything
 
 __all__ = ["RESOURCE_METHODS", "FIGURE5_METHODS", "FIGURE5_DATASET", "resource_records", "landscape_record",
-           "roughness", "lsh_record"]
+           "roughness", "lsh_record", "selected_and_last"]
 
 MIB = 2 ** 20
 
@@ -169,3 +171,19 @@ def lsh_record(dataset: str, profile: str = "quick", seed: int = 2020, n_bits: i
     if write:
         record["_path"] = str(rec.write_record(record, profile))
     return record
+
+
+def selected_and_last(run: dict, metric: str = "recall@20") -> dict:
+    """A recorded run's test ``metric`` at its selected evaluation (the record's best epoch) and at its
+    last evaluation, and its evaluations' peak over the states it could select (annealing's full-precision
+    phase excluded, as in training). Keys: best_epoch, selected, last_epoch, last, decline_after_best
+    (relative drop from the selected value to the last one, 0 when the run ends at its best)."""
+    key = f"test_{metric}"
+    evals = [h for h in run.get("history", []) if key in h]
+    if not evals:
+        raise ValueError(f"record {run.get('method')} {run.get('variant')!r} on {run.get('dataset')} has no "
+                         f"test {metric} in its history; re-run it with evaluations recorded")
+    last = evals[-1]
+    selected = run["metrics"][metric]
+    return {"best_epoch": run["best_epoch"], "selected": selected, "last_epoch": last["epoch"],
+            "last": last[key], "decline_after_best": (selected - last[key]) / selected if selected else float("nan")}
