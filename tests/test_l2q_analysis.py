@@ -146,3 +146,17 @@ def test_hashgnn_stored_form_matches_its_storage_bits_and_scores(data_adj, varia
         scores = model.scorer()(torch.arange(5))
     np.testing.assert_allclose(scores.numpy(), users[:5].astype(np.float32) @ items.astype(np.float32).T,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_selected_and_last_reads_the_selected_and_the_final_evaluation():
+    from qlib.l2q_analysis import selected_and_last
+
+    run = {"method": "L2Q-GCN_anl", "variant": "w/o AT", "dataset": "toy", "best_epoch": 10,
+           "metrics": {"recall@20": 0.2},
+           "history": [{"epoch": 5, "loss_bpr": 0.3},  # a training-only row, no evaluation
+                       {"epoch": 10, "test_recall@20": 0.2}, {"epoch": 20, "test_recall@20": 0.15}]}
+    out = selected_and_last(run)
+    assert (out["best_epoch"], out["selected"], out["last_epoch"], out["last"]) == (10, 0.2, 20, 0.15)
+    assert abs(out["decline_after_best"] - 0.25) < 1e-12
+    with pytest.raises(ValueError, match="no test recall@20"):
+        selected_and_last({**run, "history": [{"epoch": 5}]})
