@@ -474,7 +474,8 @@ def _parse_variant(variant: str) -> tuple[str, float] | None:
 
 def sensitivity_frame(records: Iterable[dict]):
     """Fig. 4's points as a DataFrame with columns dataset, parameter, value, ndcg@20, recall@20, n_seeds,
-    default, epochs: test metrics averaged over seeds (per seed first, so a seed counts once). Points come
+    ndcg@20 std, recall@20 std (sample std over seeds, NaN for one seed), default, epochs: test metrics
+    averaged over seeds (per seed first, so a seed counts once). Points come
     from LEGCF records of table "Figure 4" (parameter and value from the variant, e.g. "t=3") and, as the
     default point of every sweep, from Table 2's LEGCF records (method "LEGCF", variant "") of the same
     datasets, placed at their own t, m, w* and c (read from the record's model config). A warning is issued
@@ -514,7 +515,8 @@ def sensitivity_frame(records: Iterable[dict]):
                          "ndcg@20": r["metrics"].get("ndcg@20", np.nan),
                          "recall@20": r["metrics"].get("recall@20", np.nan), "default": True,
                          "epochs": r.get("epochs")})
-    columns = ["dataset", "parameter", "value", "ndcg@20", "recall@20", "n_seeds", "default", "epochs"]
+    columns = ["dataset", "parameter", "value", "ndcg@20", "recall@20", "n_seeds", "ndcg@20 std", "recall@20 std",
+               "default", "epochs"]
     if not rows:
         return pd.DataFrame(columns=columns)
     df = pd.DataFrame(rows)
@@ -524,6 +526,7 @@ def sensitivity_frame(records: Iterable[dict]):
         {"ndcg@20": "mean", "recall@20": "mean", "default": "any", "epochs": "max"}).reset_index()
     out = per_seed.groupby(keys, sort=False).agg(
         **{"ndcg@20": ("ndcg@20", "mean"), "recall@20": ("recall@20", "mean"), "n_seeds": ("seed", "nunique"),
+           "ndcg@20 std": ("ndcg@20", "std"), "recall@20 std": ("recall@20", "std"),
            "default": ("default", "any"), "epochs": ("epochs", "max")}).reset_index()
     order = {label: i for i, (label, _, _) in enumerate(SENSITIVITY_GRID)}
     out = out.assign(_o=out["parameter"].map(order)).sort_values(["dataset", "_o", "value"]).drop(columns="_o")

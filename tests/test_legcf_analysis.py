@@ -201,6 +201,8 @@ def test_sensitivity_frame_merges_the_table2_default():
     assert list(t.index) == [1.0, 2.0, 3.0]
     assert t.loc[2.0, "ndcg@20"] == pytest.approx(0.11) and t.loc[2.0, "n_seeds"] == 2 and t.loc[2.0, "default"]
     assert t.loc[3.0, "recall@20"] == pytest.approx(0.17) and t.loc[3.0, "n_seeds"] == 2 and not t.loc[3.0, "default"]
+    assert t.loc[2.0, "ndcg@20 std"] == pytest.approx(np.std([0.10, 0.12], ddof=1))   # spread over seeds
+    assert np.isnan(t.loc[1.0, "recall@20 std"])                                     # one seed: no spread
     # every sweep gets the default point, at the Table 2 run's own value
     defaults = df[df["default"]].set_index("parameter")["value"].to_dict()
     assert defaults == {"t": 2.0, "m": 1.0, "w*": 0.5, "c": 500.0}
