@@ -152,7 +152,7 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
     recorded with other settings), each with the wall time its nearest recorded relative took (same table,
     method, variant and dataset, else same method, dataset and backbone, else same method and dataset; the
     median, with the device it ran on; a relative of another embedding dimension is scaled linearly to this
-    run's).
+    run's), else the same method on other datasets scaled by their numbers of training interactions.
     ``records``: the full-profile records, when the caller has loaded them already."""
     import statistics
 
@@ -163,6 +163,8 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
     by_key = {Path(r["_path"]).stem: r for r in records}
     # training runs only: a measurement record (resources, inference time) of the same method takes seconds
     recorded = [r for r in records if r.get("wall_time_s") and "history" in r]
+    n_train = {r["dataset"]: (r.get("dataset_stats") or {}).get("n_train") for r in records
+               if (r.get("dataset_stats") or {}).get("n_train")}
 
     def field(config, *names):   # a model config: a dataclass or a plain dict (tables)
         for name in names:
@@ -198,6 +200,15 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
             if walls:
                 note = f", scaled to d={own_d}" if any(s for _, s, _ in walls) else ""
                 return statistics.median(w for w, _, _ in walls), f"{walls[0][2].split(' (')[0]}, {basis}{note}"
+        # last resort: the method on other datasets, scaled by their training interactions (an epoch's
+        # batches and propagation grow with them; full-ranking evaluation grows faster, with users x items)
+        own_n = n_train.get(exp.dataset)
+        walls = [(scaled(r)[0] * own_n / n_train[r["dataset"]], r["provenance"].get("device", "?")) for r in recorded
+                 if own_n and (r["paper"], r["method"]) == (exp.paper, exp.method) and r["dataset"] != exp.dataset
+                 and n_train.get(r["dataset"])]
+        if walls:
+            return (statistics.median(w for w, _ in walls),
+                    f"{walls[0][1].split(' (')[0]}, the method on other datasets, scaled by training interactions")
         return None, ""
 
     out = []

@@ -213,6 +213,23 @@ def test_missing_runs_scale_a_relative_of_another_embedding_dimension(repo_scrip
     assert rows[0]["est_min"] == 80.0 and "scaled to d=512" in rows[0]["est_device"]
 
 
+def test_missing_runs_scale_the_method_on_another_dataset_by_training_interactions(repo_script):
+    """With no relative on the run's own dataset, the method's runs elsewhere are scaled by the number of
+    training interactions, and the estimate says so."""
+    run_full = repo_script("scripts/run_full.py")
+    exp = next(e for e in catalog.l2q_baseline_experiments(("yelp2018",)) if e.method == "HashGNN")
+    base = {"paper": exp.paper, "provenance": {"device": "cpu"}, "_path": "x/none.json", "history": [],
+            "table": "Table 2", "variant": ""}
+    elsewhere = {**base, "method": "HashGNN", "dataset": "gowalla", "wall_time_s": 600.0,
+                 "dataset_stats": {"n_train": 1000}}
+    yelp_size = {**base, "method": "LightGCN", "dataset": "yelp2018", "wall_time_s": 60.0,
+                 "dataset_stats": {"n_train": 1500}}
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=[elsewhere, yelp_size])
+    assert rows[0]["est_min"] == 15.0 and "other datasets" in rows[0]["est_device"]
+    # the run's own dataset size unknown: no estimate rather than a guess
+    assert run_full.missing_runs([exp], seeds=(1234567,), records=[elsewhere])[0]["est_min"] is None
+
+
 def test_run_full_missing_trains_nothing_and_names_unknown_groups():
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "run_full.py"), "legcf-backbone", "--missing",
                           "--seed", "1234567"], capture_output=True, text=True, timeout=300)
