@@ -8,8 +8,9 @@
 # wheels, parses the data once, runs the jobs for at most SECONDS, then packs every record written
 # meanwhile into $OUT/records.tgz (extract it here with `tar -xzf ... -C .`), the jobs' logs into
 # $OUT/logs.tgz and a summary into $OUT/run.log. Experiments already recorded in results/full are loaded,
-# not rerun; an experiment cut off by the time limit is lost (checkpoints stay on that machine), so size
-# SECONDS and the jobs to fit.
+# not rerun; an experiment cut off by the time limit returns its checkpoint in $OUT/checkpoints.tgz where
+# it fits (16 MiB for all of them, smallest first), so that run_full.py resumes it here; larger ones stay
+# on that machine and are lost, so size SECONDS and the jobs to fit.
 set -uo pipefail
 budget=$1; shift
 out=${OUT:-/tmp/gpu_run_out}
@@ -49,4 +50,18 @@ done
 mapfile -t new < <(find results/full -name '*.json' -newer "$marker")
 if [ "${#new[@]}" -gt 0 ]; then tar -czf "$out/records.tgz" "${new[@]}"; fi
 tar -czf "$out/logs.tgz" -C "$logs" .
+# checkpoints of the runs the time limit cut off, smallest first while they fit one returned file (16 MiB):
+# extracted here (`tar -xzf checkpoints.tgz -C .`), `run_full.py` resumes each from where the GPU stopped
+cut=()
+total=0
+while read -r size dir; do
+    [ -f "results/full/$(basename "$dir").json" ] && [ "results/full/$(basename "$dir").json" -nt "$marker" ] && continue
+    [ -f "$dir/last.pt" ] || continue
+    [ $(( total + size )) -le ${GPU_RUN_CKPT_KB:-15000} ] || continue
+    cut+=("$dir"); total=$(( total + size ))
+done < <(find runs/full -mindepth 1 -maxdepth 1 -type d -newer "$marker" -exec du -sk {} + 2>/dev/null | sort -n)
+if [ "${#cut[@]}" -gt 0 ]; then
+    tar -czf "$out/checkpoints.tgz" "${cut[@]}"
+    echo "checkpoints of ${#cut[@]} unfinished run(s) in checkpoints.tgz: ${cut[*]}" >> "$out/run.log"
+fi
 echo "${#new[@]} new record(s) in $(( SECONDS - start ))s" | tee -a "$out/run.log"
