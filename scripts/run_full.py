@@ -34,6 +34,7 @@ def groups():
         "lightgcn-paper": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",)),
         "lightgcn-clean": lambda: catalog.lightgcn_paper_experiments(("gowalla",), ("clean",)),
         "lightgcn-long": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",), epochs=catalog.LIGHTGCN_LONG_EPOCHS),
+        "lightgcn-longer": lambda: catalog.lightgcn_paper_experiments(("yelp2018",), ("paper",), epochs=catalog.LIGHTGCN_LONGER_EPOCHS),
         "lightgcn-tuned": lambda: catalog.lightgcn_tuned_experiments(),
         "l2q-lightgcn": lambda: catalog.l2q_lightgcn_experiments(DATASETS),
         "l2q-table2": lambda: catalog.l2q_experiments(DATASETS),
