@@ -50,18 +50,9 @@ done
 mapfile -t new < <(find results/full -name '*.json' -newer "$marker")
 if [ "${#new[@]}" -gt 0 ]; then tar -czf "$out/records.tgz" "${new[@]}"; fi
 tar -czf "$out/logs.tgz" -C "$logs" .
-# checkpoints of the runs the time limit cut off, smallest first while they fit one returned file (16 MiB):
-# extracted here (`tar -xzf checkpoints.tgz -C .`), `run_full.py` resumes each from where the GPU stopped
-cut=()
-total=0
-while read -r size dir; do
-    [ -f "results/full/$(basename "$dir").json" ] && [ "results/full/$(basename "$dir").json" -nt "$marker" ] && continue
-    [ -f "$dir/last.pt" ] || continue
-    [ $(( total + size )) -le ${GPU_RUN_CKPT_KB:-15000} ] || continue
-    cut+=("$dir"); total=$(( total + size ))
-done < <(find runs/full -mindepth 1 -maxdepth 1 -type d -newer "$marker" -exec du -sk {} + 2>/dev/null | sort -n)
+# checkpoints of the runs the time limit cut off, where they fit one returned file (scripts/pack_cut_checkpoints.sh)
+mapfile -t cut < <(bash scripts/pack_cut_checkpoints.sh "$out" "$marker" "${GPU_RUN_CKPT_KB:-15000}")
 if [ "${#cut[@]}" -gt 0 ]; then
-    tar -czf "$out/checkpoints.tgz" "${cut[@]}"
     echo "checkpoints of ${#cut[@]} unfinished run(s) in checkpoints.tgz: ${cut[*]}" >> "$out/run.log"
 fi
 echo "${#new[@]} new record(s) in $(( SECONDS - start ))s" | tee -a "$out/run.log"

@@ -83,3 +83,43 @@ def test_gpu_scripts_parse_and_refuse_to_run_without_a_code_state(tmp_path):
     out = subprocess.run(["bash", str(scripts / "gpu_run.sh"), "10", "lightgcn-paper"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "QLIB_CODE_STATE" in out.stderr
+
+
+def test_cut_checkpoints_are_packed_smallest_first_and_finished_runs_left_out(tmp_path):
+    import os
+    import subprocess
+    import tarfile
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "pack_cut_checkpoints.sh"
+    old = tmp_path / "runs" / "full" / "old_run"          # written before the marker: not this call's
+    old.mkdir(parents=True)
+    (old / "last.pt").write_bytes(b"x" * 1024)
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    os.utime(marker, (past + 60, past + 60))
+    (tmp_path / "results" / "full").mkdir(parents=True)
+    sizes = {"small_cut": 8, "large_cut": 64, "finished": 8, "no_checkpoint": 0}
+    for name, kb in sizes.items():
+        d = tmp_path / "runs" / "full" / name
+        d.mkdir()
+        if kb:
+            (d / "last.pt").write_bytes(os.urandom(kb * 1024))
+    (tmp_path / "results" / "full" / "finished.json").write_text("{}")   # its record came back
+
+    def pack(max_kb):
+        (tmp_path / "out" / "checkpoints.tgz").unlink(missing_ok=True)
+        res = subprocess.run(["bash", str(script), str(tmp_path / "out"), str(marker), str(max_kb)],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        return res.stdout.split()
+
+    assert pack(1000) == ["runs/full/small_cut", "runs/full/large_cut"]
+    with tarfile.open(tmp_path / "out" / "checkpoints.tgz") as tar:
+        assert {m.name for m in tar.getmembers() if m.isfile()} == {
+            "runs/full/small_cut/last.pt", "runs/full/large_cut/last.pt"}
+    assert pack(40) == ["runs/full/small_cut"]          # the larger one does not fit beside it
+    assert pack(4) == [] and not (tmp_path / "out" / "checkpoints.tgz").exists()
