@@ -37,6 +37,7 @@ __all__ = [
     "SNAPSHOT_STAGES",
     "sensitivity_experiments",
     "sensitivity_frame",
+    "versus_default",
     "stage_curves",
     "update_fidelity",
     "fidelity_record",
@@ -531,3 +532,33 @@ def sensitivity_frame(records: Iterable[dict]):
     order = {label: i for i, (label, _, _) in enumerate(SENSITIVITY_GRID)}
     out = out.assign(_o=out["parameter"].map(order)).sort_values(["dataset", "_o", "value"]).drop(columns="_o")
     return out[columns].reset_index(drop=True)
+
+
+#: a point further than this many of the default's seed spreads from it is read as above or below it
+SEED_STDS_APART = 2.0
+
+
+def versus_default(sens, metrics=("ndcg@20", "recall@20")):
+    """Each non-default point of :func:`sensitivity_frame` against its dataset's default point: for every
+    metric, the change in % (``<m> vs default %``), the change in units of the default's sample std over
+    seeds (``<m> vs default (seed stds)``; NaN when the default has one seed) and a reading of it
+    (``reading (<m>)``: above / below the default beyond :data:`SEED_STDS_APART` spreads, else not told
+    apart). A sweep's default is the same run (Table 2's) for every parameter, so it is looked up per dataset."""
+    moved = sens[~sens["default"].astype(bool)].copy()
+    base = sens[sens["default"].astype(bool)].drop_duplicates("dataset").set_index("dataset")
+    for m in metrics:
+        ref_mean, ref_std = moved["dataset"].map(base[m]), moved["dataset"].map(base[f"{m} std"])
+        moved[f"{m} vs default %"] = 100 * (moved[m] / ref_mean - 1)
+        moved[f"{m} vs default (seed stds)"] = (moved[m] - ref_mean) / ref_std
+        moved[f"reading ({m})"] = moved[f"{m} vs default (seed stds)"].map(_read_seed_stds)
+    return moved.reset_index(drop=True)
+
+
+def _read_seed_stds(z: float) -> str:
+    if z != z:   # NaN
+        return "not measured (one default seed)"
+    if z > SEED_STDS_APART:
+        return "above the default"
+    if z < -SEED_STDS_APART:
+        return "below the default"
+    return "not told apart from the default"

@@ -211,6 +211,29 @@ def test_sensitivity_frame_merges_the_table2_default():
     assert la.sensitivity_frame([]).empty
 
 
+def test_versus_default_measures_points_in_the_defaults_seed_spread():
+    records = [
+        _rec("Table 2", "", 2020, 0.10, 0.20), _rec("Table 2", "", 2021, 0.12, 0.22),   # default: mean 0.11, 0.21
+        _rec("Figure 4", "t=3", 2020, 0.20, 0.21), _rec("Figure 4", "t=1", 2020, 0.02, 0.04),
+        _rec("Table 2", "", 2020, 0.10, 0.20, dataset="other"), _rec("Figure 4", "c=1000", 2020, 0.10, 0.20, dataset="other"),
+    ]
+    vs = la.versus_default(la.sensitivity_frame(records)).set_index(["dataset", "parameter", "value"])
+    assert len(vs) == 3 and not vs["default"].any()
+    std = np.std([0.10, 0.12], ddof=1)
+    t3 = vs.loc[("gowalla-mini", "t", 3.0)]
+    assert t3["ndcg@20 vs default %"] == pytest.approx(100 * (0.20 / 0.11 - 1))
+    assert t3["ndcg@20 vs default (seed stds)"] == pytest.approx((0.20 - 0.11) / std)
+    assert t3["reading (ndcg@20)"] == "above the default"
+    assert t3["recall@20 vs default (seed stds)"] == pytest.approx(0.0, abs=1e-9)
+    assert t3["reading (recall@20)"] == "not told apart from the default"
+    assert vs.loc[("gowalla-mini", "t", 1.0)]["reading (recall@20)"] == "below the default"
+    # each dataset against its own default; one default seed gives no spread to measure in
+    other = vs.loc[("other", "c", 1000.0)]
+    assert other["ndcg@20 vs default %"] == pytest.approx(0.0)
+    assert np.isnan(other["ndcg@20 vs default (seed stds)"])
+    assert other["reading (ndcg@20)"] == "not measured (one default seed)"
+
+
 def test_sensitivity_frame_warns_on_different_run_lengths():
     with pytest.warns(UserWarning, match="not comparable"):
         la.sensitivity_frame([_rec("Table 2", "", 2020, 0.1, 0.2, epochs=400), _rec("Figure 4", "t=3", 2020, 0.1, 0.2)])
