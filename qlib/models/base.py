@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["RecModel", "bpr_loss", "l2_reg", "sum_sq_rows", "eval_mode"]
+__all__ = ["RecModel", "bpr_loss", "l2_reg", "sum_sq_rows", "row_dots", "eval_mode"]
 
 
 @contextmanager
@@ -51,6 +51,52 @@ def sum_sq_rows(table: torch.Tensor, *index_sets: torch.Tensor) -> torch.Tensor:
     for idx in index_sets:
         counts = counts.index_add(0, idx, table.new_ones(idx.shape[0]))
     return (counts * table.pow(2).sum(1)).sum()
+
+
+#: elements of one chunk's gathered rows in :func:`row_dots` (4 MiB of float32: cache-sized, reused)
+ROW_DOTS_CHUNK_ELEMENTS = 2**20
+
+
+class _ChunkedRowDots(torch.autograd.Function):
+    """``(x[a] * y[b]).sum(1)`` over row chunks; backward scatter-adds ``g * y[b]`` into x's rows and
+    ``g * x[a]`` into y's, chunk by chunk. No [batch, d] gather is ever materialised or saved."""
+
+    @staticmethod
+    def forward(ctx, x, a, y, b, chunk):  # type: ignore[override]
+        out = x.new_empty(a.shape[0])
+        for s in range(0, a.shape[0], chunk):
+            torch.sum(x[a[s:s + chunk]] * y[b[s:s + chunk]], dim=1, out=out[s:s + chunk])
+        ctx.save_for_backward(x, a, y, b)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, a, y, b = ctx.saved_tensors
+        gx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
+        gy = torch.zeros_like(y) if ctx.needs_input_grad[2] else None
+        for s in range(0, a.shape[0], ctx.chunk):
+            g = grad[s:s + ctx.chunk].unsqueeze(1)
+            ai, bi = a[s:s + ctx.chunk], b[s:s + ctx.chunk]
+            if gx is not None:
+                gx.index_add_(0, ai, g * y[bi])
+            if gy is not None:
+                gy.index_add_(0, bi, g * x[ai])
+        return gx, None, gy, None, None
+
+
+def row_dots(x: torch.Tensor, a: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(x[a] * y[b]).sum(1)``: the scores of a batch of (row of x, row of y) pairs.
+
+    On the CPU in eager mode it runs over chunks of rows (:class:`_ChunkedRowDots`): an eager large-batch
+    step otherwise allocates, fills and saves several [batch, d] gathers, which costs more than the
+    arithmetic and gigabytes of memory (bench/eager_step.py). Under ``torch.compile`` (which fuses the
+    gathers into the product itself) and on a GPU (where one kernel beats a loop of small ones) it is the
+    plain expression. Same values; gradients equal up to floating-point summation order."""
+    if x.is_cuda or torch.compiler.is_compiling():
+        return (x[a] * y[b]).sum(1)
+    chunk = max(1, ROW_DOTS_CHUNK_ELEMENTS // max(1, x.shape[1]))
+    return _ChunkedRowDots.apply(x, a, y, b, chunk)
 
 
 class RecModel(nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 from ..compiling import maybe_compile
 from ..propagation import combine_layers, propagate
 from ..quantizers import SignSTE, l1_scale
-from .base import RecModel, bpr_loss, sum_sq_rows
+from .base import RecModel, bpr_loss, row_dots, sum_sq_rows
 
 __all__ = ["L2QGCNConfig", "L2QGCN", "l2q_head"]
 
@@ -38,12 +38,10 @@ def l2q_head(rep: torch.Tensor | None, last: torch.Tensor | None, ego: torch.Ten
     zero = ego.new_zeros(())
     bpr = rec = zero
     if rep is not None:
-        u, p, n = rep[users], rep[n_users + pos], rep[n_users + neg]
-        bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))
+        bpr = bpr_loss(row_dots(rep, users, rep, n_users + pos), row_dots(rep, users, rep, n_users + neg))
     if last is not None:
-        vu, vp, vn = last[users], last[n_users + pos], last[n_users + neg]
         sp = torch.nn.functional.softplus
-        rec = (sp(-(vu * vp).sum(1)) + sp((vu * vn).sum(1))).mean()
+        rec = (sp(-row_dots(last, users, last, n_users + pos)) + sp(row_dots(last, users, last, n_users + neg))).mean()
     reg = 0.5 * (sum_sq_rows(ego, users, n_users + pos, n_users + neg) + transform.pow(2).sum()) / users.shape[0]
     return bpr, rec, reg
 

@@ -87,7 +87,7 @@ from ..assignment import (
 from ..compiling import maybe_compile
 from ..graph import bipartite_adjacency, normalize_symmetric
 from .backbones import BACKBONES, check_backbone_options, make_backbone
-from .base import RecModel, bpr_loss, eval_mode, sum_sq_rows
+from .base import RecModel, bpr_loss, eval_mode, row_dots, sum_sq_rows
 
 __all__ = ["LEGCFConfig", "LEGCF", "legcf_factory", "ANCHOR_WEIGHTS"]
 
@@ -167,9 +167,8 @@ def legcf_head(h: torch.Tensor, ego: torch.Tensor, bias: torch.Tensor | None, n_
     """(BPR, unweighted L2) of a batch: scores h_u . h_i (+ b_i; b_u and b_0 cancel in the difference), and
     the code's L2 form sum ||ego||^2 / B over the composed ego rows of u, i+ and i- (no 1/2)."""
     pi, ni = n_users + pos, n_users + neg
-    u = h[users]
-    pos_s = (u * h[pi]).sum(1)
-    neg_s = (u * h[ni]).sum(1)
+    pos_s = row_dots(h, users, h, pi)
+    neg_s = row_dots(h, users, h, ni)
     if bias is not None:
         pos_s = pos_s + bias[pi]
         neg_s = neg_s + bias[ni]

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..propagation import combine_layers, propagate
 from ..compiling import maybe_compile
-from .base import RecModel, bpr_loss, sum_sq_rows
+from .base import RecModel, bpr_loss, row_dots, sum_sq_rows
 
 __all__ = ["LightGCNConfig", "LightGCN", "EgoBPRModel", "bpr_and_reg"]
 
@@ -16,9 +16,8 @@ __all__ = ["LightGCNConfig", "LightGCN", "EgoBPRModel", "bpr_and_reg"]
 def bpr_and_reg(u_all: torch.Tensor, i_all: torch.Tensor, ego: torch.Tensor, n_users: int,
                 users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """BPR on the batch's final representations and LightGCN's L2 term on its ego rows (unweighted)."""
-    u, p, n = u_all[users], i_all[pos], i_all[neg]
     reg = 0.5 * sum_sq_rows(ego, users, n_users + pos, n_users + neg) / users.shape[0]  # = l2_reg of the rows
-    return bpr_loss((u * p).sum(1), (u * n).sum(1)), reg
+    return bpr_loss(row_dots(u_all, users, i_all, pos), row_dots(u_all, users, i_all, neg)), reg
 
 
 class EgoBPRModel(RecModel):
