@@ -79,18 +79,20 @@ def lightgcn_paper_experiments(datasets=("gowalla", "yelp2018"), protocols=("pap
     return out
 
 
-def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018")) -> list:
+def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018"), epochs: int | None = None) -> list:
     """LightGCN (the LightGCN paper's setting) with the fast recipe's learning rate and the L2 factor replaced
     by those the dataset's own validation sweep chose (``results/bench/tune_fast_recipe_<dataset>.json``,
     highest final validation Recall@20 among runs of the recipe's batch size, schedule and length). Datasets
-    without a sweep, or whose choice is the recipe's own, add no experiment."""
+    without a sweep, or whose choice is the recipe's own, add no experiment. ``epochs``: the same choice with
+    the cosine stretched over that many epochs (the choice itself is made at the recipe's own length)."""
     from .tuning import chosen_fast_setting
 
     out = []
     for ds in datasets:
         chosen = chosen_fast_setting(ds)
         if chosen is not None:   # the recipe's own choice is the default run (no variant): nothing to add
-            out += [e for e in lightgcn_paper_experiments((ds,), lr=chosen["lr"], reg=chosen["reg"]) if e.variant]
+            out += [e for e in lightgcn_paper_experiments((ds,), epochs=epochs, lr=chosen["lr"], reg=chosen["reg"])
+                    if e.variant not in ("", f"epochs-{epochs}")]
     return out
 
 

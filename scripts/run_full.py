@@ -36,6 +36,7 @@ def groups():
         "lightgcn-long": lambda: catalog.lightgcn_paper_experiments(("gowalla", "yelp2018"), ("paper",), epochs=catalog.LIGHTGCN_LONG_EPOCHS),
         "lightgcn-longer": lambda: catalog.lightgcn_paper_experiments(("yelp2018",), ("paper",), epochs=catalog.LIGHTGCN_LONGER_EPOCHS),
         "lightgcn-tuned": lambda: catalog.lightgcn_tuned_experiments(),
+        "lightgcn-tuned-longer": lambda: catalog.lightgcn_tuned_experiments(("yelp2018",), epochs=catalog.LIGHTGCN_LONGER_EPOCHS),
         "l2q-lightgcn": lambda: catalog.l2q_lightgcn_experiments(DATASETS),
         "l2q-table2": lambda: catalog.l2q_experiments(DATASETS),
         "l2q-ablation": lambda: catalog.l2q_ablation_experiments(DATASETS),
