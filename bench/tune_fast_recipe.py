@@ -51,6 +51,7 @@ GRID = [
     Config(262144, 1e-1, "cosine", 400, True, 10, reg=1e-5),  # Yelp2018: a tenth of the L2 factor
     Config(262144, 1e-1, "cosine", 400, True, 10, reg=1e-3),  # Yelp2018: ten times the L2 factor
     Config(262144, 1e-1, "cosine", 400, True, 10, reg=2e-4),  # Yelp2018: twice the L2 factor (between 1e-4 and 1e-3)
+    Config(262144, 1e-1, "cosine", 400, True, 10, reg=5e-4),  # Yelp2018: five times the L2 factor
 ]
 
 
