@@ -95,6 +95,20 @@ def test_lightgcn_l2_variant_names_and_trains_with_its_factor():
         catalog.lightgcn_paper_experiments(("yelp2018",), reg=-1.0)
 
 
+def test_tuned_lightgcn_takes_the_sweeps_choice_at_any_length(monkeypatch):
+    from qlib import catalog
+    from qlib.recipes import FAST_LR
+
+    choice = {"gowalla": None, "yelp2018": {"lr": FAST_LR, "reg": 2e-4}}
+    monkeypatch.setattr(tuning, "chosen_fast_setting", lambda ds, results_root=None: choice[ds])
+    (exp,) = catalog.lightgcn_tuned_experiments()               # Gowalla: no sweep choice recorded
+    assert (exp.dataset, exp.variant, exp.model_config.reg, exp.train.epochs) == ("yelp2018", "l2-0.0002", 2e-4, 400)
+    (longer,) = catalog.lightgcn_tuned_experiments(("yelp2018",), epochs=1600)
+    assert longer.variant == "epochs-1600, l2-0.0002" and longer.train.epochs == 1600 and longer.model_config.reg == 2e-4
+    choice["yelp2018"] = {"lr": FAST_LR, "reg": catalog.LIGHTGCN_PAPER_REG}   # the recipe's own: the default runs
+    assert catalog.lightgcn_tuned_experiments() == [] and catalog.lightgcn_tuned_experiments(epochs=1600) == []
+
+
 def test_legcf_sweep_variant_names_parse_or_fail_before_training(repo_script):
     bench = repo_script("bench/tune_legcf.py")
     assert bench.variant_settings("backbone-ngcf+lr-0.01") == ({"backbone": "ngcf"}, {"lr": 0.01})
