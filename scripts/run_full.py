@@ -183,15 +183,22 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
 
     def estimate(exp) -> tuple[float | None, str]:
         own, own_d = backbone(exp.model_config), width(exp.model_config)
+        own_epochs = resolved_train_config(exp, "full", 2020).epochs
 
-        def scaled(r) -> tuple[float, bool]:
+        def scaled(r) -> tuple[float, str]:
             """A relative's wall time, scaled linearly to this run's embedding dimension (propagation and
             scoring cost grow with d) when the two differ: a lower bound scaling up where a d x d transform
-            dominates (L2Q-GCN's W above d = 128), an upper bound scaling down."""
+            dominates (L2Q-GCN's W above d = 128), an upper bound scaling down; and to this run's number of
+            epochs (a stretched schedule trains and evaluates that many more epochs). The second value names
+            what was scaled ("" when nothing)."""
+            wall, what = r["wall_time_s"], []
             d = width(r.get("config", {}).get("model") or {})
             if own_d and d and d != own_d:
-                return r["wall_time_s"] * own_d / d, True
-            return r["wall_time_s"], False
+                wall, what = wall * own_d / d, what + [f"d={own_d}"]
+            epochs = ((r.get("config") or {}).get("train") or {}).get("epochs")
+            if own_epochs and epochs and epochs != own_epochs:
+                wall, what = wall * own_epochs / epochs, what + [f"{own_epochs} epochs"]
+            return wall, " and ".join(what)
 
         for basis, same in (("same setting", lambda r: (r["table"], r["variant"]) == (exp.table, exp.variant)),
                             ("same backbone", lambda r: own is not None
@@ -200,7 +207,8 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
             walls = [(*scaled(r), r["provenance"].get("device", "?")) for r in recorded
                      if (r["paper"], r["method"], r["dataset"]) == (exp.paper, exp.method, exp.dataset) and same(r)]
             if walls:
-                note = f", scaled to d={own_d}" if any(s for _, s, _ in walls) else ""
+                what = next((s for _, s, _ in walls if s), "")
+                note = f", scaled to {what}" if what else ""
                 return statistics.median(w for w, _, _ in walls), f"{walls[0][2].split(' (')[0]}, {basis}{note}"
         # last resort: the method on other datasets, scaled by their training interactions (an epoch's
         # batches and propagation grow with them; full-ranking evaluation grows faster, with users x items)

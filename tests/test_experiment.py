@@ -213,6 +213,17 @@ def test_missing_runs_scale_a_relative_of_another_embedding_dimension(repo_scrip
     assert rows[0]["est_min"] == 80.0 and "scaled to d=512" in rows[0]["est_device"]
 
 
+def test_missing_runs_scale_a_relative_of_another_schedule_length(repo_script):
+    """A 1,600-epoch schedule costs about four times the 400-epoch one: its estimate is scaled, and says so."""
+    run_full = repo_script("scripts/run_full.py")
+    (exp,) = catalog.lightgcn_paper_experiments(("yelp2018",), epochs=1600, reg=2e-4)
+    rec = {"paper": exp.paper, "method": exp.method, "dataset": "yelp2018", "provenance": {"device": "cpu"},
+           "_path": "x/none.json", "history": [], "table": "Table 3", "variant": "", "wall_time_s": 1500.0,
+           "config": {"model": {"dim": 64}, "train": {"epochs": 400}}}
+    rows = run_full.missing_runs([exp], seeds=(1234567,), records=[rec])
+    assert rows[0]["est_min"] == 100.0 and "scaled to 1600 epochs" in rows[0]["est_device"]
+
+
 def test_missing_runs_scale_the_method_on_another_dataset_by_training_interactions(repo_script):
     """With no relative on the run's own dataset, the method's runs elsewhere are scaled by the number of
     training interactions, and the estimate says so."""
