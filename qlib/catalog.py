@@ -262,7 +262,7 @@ def all_experiments() -> list:
     return (lightgcn_paper_experiments(protocols=("paper", "clean"))
             + lightgcn_paper_experiments(epochs=LIGHTGCN_LONG_EPOCHS)
             + lightgcn_paper_experiments(("yelp2018",), ("paper",), epochs=LIGHTGCN_LONGER_EPOCHS)
-            + lightgcn_tuned_experiments()
+            + lightgcn_tuned_experiments() + lightgcn_tuned_experiments(("yelp2018",), epochs=LIGHTGCN_LONGER_EPOCHS)
             + l2q_lightgcn_experiments(protocols=("paper", "clean")) + l2q_experiments(protocols=("paper", "clean"))
             + l2q_ablation_experiments() + l2q_layer_experiments() + l2q_dim_experiments()
             + l2q_baseline_experiments() + legcf_table2_experiments() + legcf_ablation_experiments()
