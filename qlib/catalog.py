@@ -90,9 +90,9 @@ def lightgcn_tuned_experiments(datasets=("gowalla", "yelp2018"), epochs: int | N
     out = []
     for ds in datasets:
         chosen = chosen_fast_setting(ds)
-        if chosen is not None:   # the recipe's own choice is the default run (no variant): nothing to add
-            out += [e for e in lightgcn_paper_experiments((ds,), epochs=epochs, lr=chosen["lr"], reg=chosen["reg"])
-                    if e.variant not in ("", f"epochs-{epochs}")]
+        if chosen is None or (math.isclose(chosen["lr"], FAST_LR) and math.isclose(chosen["reg"], LIGHTGCN_PAPER_REG)):
+            continue   # no sweep, or the recipe's own choice: that is the default (or stretched) run, nothing to add
+        out += lightgcn_paper_experiments((ds,), epochs=epochs, lr=chosen["lr"], reg=chosen["reg"])
     return out
 
 

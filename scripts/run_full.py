@@ -183,7 +183,7 @@ def missing_runs(experiments, seeds, records: list[dict] | None = None) -> list[
 
     def estimate(exp) -> tuple[float | None, str]:
         own, own_d = backbone(exp.model_config), width(exp.model_config)
-        own_epochs = resolved_train_config(exp, "full", 2020).epochs
+        own_epochs = exp.train.epochs
 
         def scaled(r) -> tuple[float, str]:
             """A relative's wall time, scaled linearly to this run's embedding dimension (propagation and
